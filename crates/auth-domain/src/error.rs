@@ -1,0 +1,76 @@
+//! The one error type of the domain. `auth-http` maps it to HTTP once.
+
+use std::error::Error as StdError;
+
+/// Why a token (or later a session) was refused. Logged at debug level, never shown to clients:
+/// every reason answers the same 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    /// No credential was presented.
+    Missing,
+    /// Not a JWT, a bad signature, another algorithm, or missing claims.
+    Invalid,
+    /// `exp` is in the past (beyond the leeway).
+    Expired,
+    /// `iat` lies in the future beyond the leeway.
+    IssuedInFuture,
+    /// A reset token where an auth token is expected, or the other way round.
+    WrongKind,
+    /// The token belongs to another tenant.
+    WrongTenant,
+    /// The actor type or provider of the token does not fit the route.
+    WrongScope,
+    /// The identity's security stamp changed (password reset or change, logout-all), or the
+    /// identity no longer exists.
+    Revoked,
+    /// A reset token that was already used, was superseded, or expired in the database.
+    Consumed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Malformed input or a policy violation (400 `invalid_data`). The message names the field.
+    #[error("{0}")]
+    InvalidData(String),
+    /// A request the service does not allow, such as an unknown actor type (400 `not_allowed`).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// Credentials that do not match (401 with this message, always JSON).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A missing or unusable token on a guarded route (the negotiated 401).
+    #[error("unauthenticated: {0:?}")]
+    Unauthenticated(TokenRejection),
+    /// 404 `not_found`.
+    #[error("{0}")]
+    NotFound(String),
+    /// A uniqueness rule was broken (422 `duplicate_error`), or, inside the domain, the store's
+    /// signal that a row with that key exists.
+    #[error("{0}")]
+    Duplicate(String),
+    /// A PostgreSQL serialization failure that survived the retries (409).
+    #[error("the request conflicted with another request")]
+    Conflict,
+    /// The database is unreachable or failing (500 `database_error`).
+    #[error("database error")]
+    Database(#[source] Box<dyn StdError + Send + Sync>),
+    /// Anything else (500 `unknown_error`).
+    #[error("unexpected error: {0}")]
+    Unexpected(String),
+}
+
+impl AuthError {
+    pub fn database(err: impl StdError + Send + Sync + 'static) -> Self {
+        AuthError::Database(Box::new(err))
+    }
+
+    pub fn unexpected(context: &str, err: impl std::fmt::Display) -> Self {
+        AuthError::Unexpected(format!("{context}: {err}"))
+    }
+}
+
+impl From<TokenRejection> for AuthError {
+    fn from(reason: TokenRejection) -> Self {
+        AuthError::Unauthenticated(reason)
+    }
+}

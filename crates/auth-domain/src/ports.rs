@@ -1,0 +1,266 @@
+//! Ports: what the use cases need from the outside world. Adapters implement them
+//! (`auth-store-diesel` the stores, `auth-server` the sinks); `memory` implements the stores for
+//! the unit tests.
+//!
+//! Every store method is one short unit of work: it takes a connection, does its reads or its
+//! writes in one transaction, and gives the connection back. No method is ever called while a
+//! password is being hashed, and no connection outlives a call.
+
+use chrono::{DateTime, Utc};
+
+use crate::event::{Envelope, NewEvent, StoredEvent};
+use crate::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
+use crate::AuthError;
+
+/// The time, injected so that expiry can be tested.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+}
+
+/// Identities, their credentials and reset tokens. Every lookup is scoped to `tenant`.
+///
+/// Every method returns `AuthError::Database` when the database is unreachable or fails, and
+/// `AuthError::Conflict` when a PostgreSQL serialization failure survives the retries; the other
+/// variants each method may return are listed on it.
+pub trait IdentityStore: Send + Sync {
+    /// The identity whose provider identity for `provider` has the lookup key `entity_key`;
+    /// `Ok(None)` when there is none.
+    fn find_by_email(
+        &self,
+        tenant: &str,
+        provider: &str,
+        entity_key: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError>;
+
+    /// The identity `auth_identity_id` seen through its `provider` identity; `Ok(None)` when
+    /// either does not exist.
+    fn find_by_id(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        provider: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError>;
+
+    /// Creates the auth identity and its provider identity in one transaction.
+    /// Returns `AuthError::Duplicate` when `(tenant, provider, entity_key)` is taken, also when a
+    /// concurrent request took it first.
+    fn create_identity(&self, identity: &NewIdentity) -> Result<(), AuthError>;
+
+    /// Replaces the password hash only if the stored one is still `expected_hash`; `Ok(false)`
+    /// when it changed meanwhile (so a login's rehash never undoes a concurrent reset).
+    fn replace_password_hash_if(
+        &self,
+        tenant: &str,
+        provider_identity_id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError>;
+
+    /// Stores `token` as the one live reset token of its provider identity (replacing any
+    /// earlier one) and writes `event`, in one transaction. Concurrent calls for one account
+    /// leave exactly one live token.
+    fn store_reset_token(
+        &self,
+        tenant: &str,
+        token: &NewResetToken,
+        event: &NewEvent,
+    ) -> Result<(), AuthError>;
+
+    /// Whether a reset token with `token_hash` is live (stored, not expired) for the provider
+    /// identity. A cheap check before hashing; `complete_password_reset` decides.
+    fn reset_token_is_live(
+        &self,
+        tenant: &str,
+        token_hash: &str,
+        provider_identity_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError>;
+
+    /// In one transaction: deletes the live reset token, sets the new hash and the new security
+    /// stamp, and writes `event`. Returns `AuthError::Unauthenticated(TokenRejection::Consumed)`
+    /// when no live token matched (used, superseded, expired), changing nothing; of concurrent
+    /// calls with one token exactly one succeeds.
+    fn complete_password_reset(
+        &self,
+        tenant: &str,
+        completion: &PasswordResetCompletion,
+        event: &NewEvent,
+    ) -> Result<(), AuthError>;
+}
+
+/// One pending delivery of an event to a sink.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    pub event: StoredEvent,
+    pub sink: String,
+    pub attempts: i32,
+}
+
+/// The outbox the dispatcher reads: events and their per-sink delivery state.
+///
+/// Every method returns `AuthError::Database` when the database is unreachable or fails.
+pub trait EventOutbox: Send + Sync {
+    /// Deliveries neither delivered nor expired whose next attempt is due at `now`, oldest first.
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, AuthError>;
+
+    /// Marks the delivery of `event_id` to `sink` delivered.
+    fn record_delivered(
+        &self,
+        event_id: &str,
+        sink: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError>;
+
+    /// Counts a failed attempt, keeps `error` (which must hold no secret) and schedules the next.
+    fn record_failure(
+        &self,
+        event_id: &str,
+        sink: &str,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), AuthError>;
+
+    /// Marks the delivery expired: its secret expired before it could be delivered.
+    fn record_expired(
+        &self,
+        event_id: &str,
+        sink: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError>;
+
+    /// Erases the sealed secret of every event whose deliveries are all settled (delivered or
+    /// expired) or whose secret expired. Returns how many were erased.
+    fn erase_settled_secrets(&self, now: DateTime<Utc>) -> Result<usize, AuthError>;
+}
+
+/// Where events go: a log, a file, a webhook, an email, a message broker.
+pub trait EventSink: Send + Sync {
+    /// The name deliveries are recorded under (`log`, `file`, ...).
+    fn name(&self) -> &str;
+
+    /// Delivers one envelope. `Err` is a failed attempt; its text is stored and logged, so it
+    /// must not contain the token.
+    fn deliver(&self, envelope: &Envelope) -> Result<(), String>;
+}
+
+impl<T: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<T> {
+    fn find_by_email(
+        &self,
+        tenant: &str,
+        provider: &str,
+        entity_key: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError> {
+        (**self).find_by_email(tenant, provider, entity_key)
+    }
+    fn find_by_id(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        provider: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError> {
+        (**self).find_by_id(tenant, auth_identity_id, provider)
+    }
+    fn create_identity(&self, identity: &NewIdentity) -> Result<(), AuthError> {
+        (**self).create_identity(identity)
+    }
+    fn replace_password_hash_if(
+        &self,
+        tenant: &str,
+        provider_identity_id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        (**self).replace_password_hash_if(
+            tenant,
+            provider_identity_id,
+            expected_hash,
+            new_hash,
+            now,
+        )
+    }
+    fn store_reset_token(
+        &self,
+        tenant: &str,
+        token: &NewResetToken,
+        event: &NewEvent,
+    ) -> Result<(), AuthError> {
+        (**self).store_reset_token(tenant, token, event)
+    }
+    fn reset_token_is_live(
+        &self,
+        tenant: &str,
+        token_hash: &str,
+        provider_identity_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        (**self).reset_token_is_live(tenant, token_hash, provider_identity_id, now)
+    }
+    fn complete_password_reset(
+        &self,
+        tenant: &str,
+        completion: &PasswordResetCompletion,
+        event: &NewEvent,
+    ) -> Result<(), AuthError> {
+        (**self).complete_password_reset(tenant, completion, event)
+    }
+}
+
+impl<T: EventOutbox + ?Sized> EventOutbox for std::sync::Arc<T> {
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, AuthError> {
+        (**self).due_deliveries(now, limit)
+    }
+    fn record_delivered(
+        &self,
+        event_id: &str,
+        sink: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        (**self).record_delivered(event_id, sink, now)
+    }
+    fn record_failure(
+        &self,
+        event_id: &str,
+        sink: &str,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        (**self).record_failure(event_id, sink, error, next_attempt_at)
+    }
+    fn record_expired(
+        &self,
+        event_id: &str,
+        sink: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        (**self).record_expired(event_id, sink, now)
+    }
+    fn erase_settled_secrets(&self, now: DateTime<Utc>) -> Result<usize, AuthError> {
+        (**self).erase_settled_secrets(now)
+    }
+}

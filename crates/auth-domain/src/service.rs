@@ -1,0 +1,401 @@
+//! The use cases, as plain synchronous functions on a service generic over its ports.
+//!
+//! Each use case that hashes does so before it writes, and never while a store call is open:
+//! the store methods are short units of work (see `ports`). Callers run these functions on a
+//! blocking thread; the ones that hash (`register`, `login`, `update_password`) behind the
+//! hashing semaphore.
+
+use chrono::Duration;
+use serde_json::{Map, Value};
+
+use crate::email::{email_key, Email};
+use crate::event::{NewEvent, StoredEvent};
+use crate::model::{
+    new_id, IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion, EMAILPASS,
+};
+use crate::password::{Password, PasswordHasher, PasswordPolicy};
+use crate::ports::{Clock, IdentityStore};
+use crate::secret::{random_hex, sha256_hex, SecretBox};
+use crate::token::{AuthClaims, AuthTokenInput, ResetClaims, TokenCodec, RESET_PURPOSE};
+use crate::{AuthError, TokenRejection};
+
+pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
+pub const IDENTITY_EXISTS: &str = "Identity with email already exists";
+
+/// The policy knobs of the use cases.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub tenant: String,
+    /// The `{actor}` values routes accept.
+    pub actor_types: Vec<String>,
+    pub password_policy: PasswordPolicy,
+    /// Lifetime of a reset token (15 minutes, as Medusa).
+    pub reset_ttl: Duration,
+    /// The sinks every event is delivered to.
+    pub event_sinks: Vec<String>,
+}
+
+/// The route a request arrived on: `{actor}` and `{provider}`, checked against what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub actor_type: String,
+    pub provider: String,
+}
+
+/// A caller proven by an auth token whose stamp is current.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: AuthClaims,
+    pub identity: IdentityRecord,
+}
+
+#[derive(Debug)]
+pub struct AuthService<S, C> {
+    store: S,
+    clock: C,
+    hasher: PasswordHasher,
+    tokens: TokenCodec,
+    secrets: SecretBox,
+    settings: AuthSettings,
+}
+
+impl<S: IdentityStore, C: Clock> AuthService<S, C> {
+    pub fn new(
+        store: S,
+        clock: C,
+        hasher: PasswordHasher,
+        tokens: TokenCodec,
+        secrets: SecretBox,
+        settings: AuthSettings,
+    ) -> Self {
+        AuthService {
+            store,
+            clock,
+            hasher,
+            tokens,
+            secrets,
+            settings,
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenCodec {
+        &self.tokens
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Checks `{actor}` against `ACTOR_TYPES` and `{provider}` against the known providers.
+    pub fn scope(&self, actor_type: &str, provider: &str) -> Result<Scope, AuthError> {
+        self.actor_scope(actor_type)?;
+        if provider != EMAILPASS {
+            return Err(AuthError::NotAllowed(format!(
+                "Unknown auth provider: {provider}"
+            )));
+        }
+        Ok(Scope {
+            actor_type: actor_type.into(),
+            provider: provider.into(),
+        })
+    }
+
+    /// Checks `{actor}` alone (for routes without a provider).
+    pub fn actor_scope(&self, actor_type: &str) -> Result<(), AuthError> {
+        if self.settings.actor_types.iter().any(|a| a == actor_type) {
+            Ok(())
+        } else {
+            Err(AuthError::NotAllowed(format!(
+                "Unknown actor type: {actor_type}"
+            )))
+        }
+    }
+
+    /// Registers an email and password; returns a registration token (`actor_id: ""`).
+    ///
+    /// An email that has an identity is refused with 401 "Identity with email already exists",
+    /// unless that identity has no actor yet and the same password is given (Medusa's
+    /// idempotent re-register).
+    pub fn register(
+        &self,
+        scope: &Scope,
+        email: &str,
+        password: String,
+    ) -> Result<String, AuthError> {
+        let email = Email::parse(email)?;
+        let password = self.settings.password_policy.check(password)?;
+        let tenant = &self.settings.tenant;
+        if let Some(existing) = self
+            .store
+            .find_by_email(tenant, &scope.provider, email.key())?
+        {
+            return self.register_existing(scope, &existing, &password);
+        }
+        let hash = self.hasher.hash(&password)?;
+        let identity = NewIdentity {
+            tenant: tenant.clone(),
+            auth_identity_id: new_id("authid"),
+            provider_identity_id: new_id(""),
+            provider: scope.provider.clone(),
+            entity_id: email.as_str().into(),
+            entity_key: email.key().into(),
+            password_hash: hash,
+            security_stamp: random_hex(16)?,
+            created_at: self.clock.now(),
+        };
+        match self.store.create_identity(&identity) {
+            Ok(()) => self.issue(scope, &record_of(identity)),
+            Err(AuthError::Duplicate(_)) => {
+                // A concurrent registration won the race: answer as if it had come first.
+                let existing = self
+                    .store
+                    .find_by_email(tenant, &scope.provider, email.key())?
+                    .ok_or_else(|| {
+                        AuthError::Unexpected("identity vanished after a duplicate insert".into())
+                    })?;
+                self.register_existing(scope, &existing, &password)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn register_existing(
+        &self,
+        scope: &Scope,
+        existing: &IdentityRecord,
+        password: &Password,
+    ) -> Result<String, AuthError> {
+        if existing.has_no_actor() && self.hasher.verify(password, &existing.password_hash) {
+            self.issue(scope, existing)
+        } else {
+            Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()))
+        }
+    }
+
+    /// Logs in; the email is matched case-insensitively. Any mismatch, including an address
+    /// that could never be registered, is 401 "Invalid email or password" after a verification.
+    pub fn login(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
+        let password = Password::unchecked(password);
+        let found =
+            self.store
+                .find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
+        let Some(identity) = found else {
+            self.hasher.verify_dummy(&password);
+            return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
+        };
+        if !self.hasher.verify(&password, &identity.password_hash) {
+            return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
+        }
+        if self.hasher.needs_rehash(&identity.password_hash) {
+            self.rehash(&identity, &password);
+        }
+        self.issue(scope, &identity)
+    }
+
+    /// Replaces a hash of another cost. A failure here never fails the login.
+    fn rehash(&self, identity: &IdentityRecord, password: &Password) {
+        let result = self.hasher.hash(password).and_then(|new_hash| {
+            self.store.replace_password_hash_if(
+                &self.settings.tenant,
+                &identity.provider_identity_id,
+                &identity.password_hash,
+                &new_hash,
+                self.clock.now(),
+            )
+        });
+        match result {
+            Ok(true) => log::debug!(
+                "rehashed the password of {} at cost {}",
+                identity.auth_identity_id,
+                self.hasher.cost()
+            ),
+            Ok(false) => log::debug!(
+                "skipped a rehash of {}: its password changed meanwhile",
+                identity.auth_identity_id
+            ),
+            Err(e) => log::warn!("rehash of {} failed: {e}", identity.auth_identity_id),
+        }
+    }
+
+    /// Creates a reset token for the account of `identifier`, if there is one, and writes the
+    /// `auth.password_reset` event that carries it. Answers the same for unknown identifiers.
+    pub fn request_password_reset(
+        &self,
+        scope: &Scope,
+        identifier: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<(), AuthError> {
+        let tenant = &self.settings.tenant;
+        let Some(identity) =
+            self.store
+                .find_by_email(tenant, &scope.provider, &email_key(identifier))?
+        else {
+            log::debug!("password reset requested for an unknown identifier");
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let expires_at = now + self.settings.reset_ttl;
+        let claims = ResetClaims {
+            entity_id: identity.entity_id.clone(),
+            provider: scope.provider.clone(),
+            actor_type: scope.actor_type.clone(),
+            purpose: RESET_PURPOSE.into(),
+            tenant: tenant.clone(),
+            jti: random_hex(16)?,
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token = self.tokens.issue_reset(&claims)?;
+        let event = StoredEvent::password_reset(
+            &self.secrets,
+            tenant,
+            &identity.entity_id,
+            &scope.actor_type,
+            &token,
+            metadata,
+            now,
+            expires_at,
+        )?;
+        let reset = NewResetToken {
+            id: new_id("authprt"),
+            provider_identity_id: identity.provider_identity_id.clone(),
+            token_hash: sha256_hex(&claims.jti),
+            expires_at,
+            created_at: now,
+        };
+        self.store
+            .store_reset_token(tenant, &reset, &self.outgoing(event))
+    }
+
+    /// Verifies a reset token presented on `/update` for `scope` (signature, expiry, kind, actor
+    /// type, provider, tenant). Does not touch the database.
+    pub fn verify_reset_token(&self, scope: &Scope, token: &str) -> Result<ResetClaims, AuthError> {
+        let claims = self.tokens.verify_reset(token, self.clock.now())?;
+        if claims.tenant != self.settings.tenant {
+            return Err(TokenRejection::WrongTenant.into());
+        }
+        if claims.actor_type != scope.actor_type || claims.provider != scope.provider {
+            return Err(TokenRejection::WrongScope.into());
+        }
+        Ok(claims)
+    }
+
+    /// Sets a new password with a verified reset token: the policy first (a refused password
+    /// keeps the token), then the hash, then one transaction that consumes the token, stores the
+    /// hash, changes the security stamp (revoking every auth token) and writes
+    /// `auth.password_changed`.
+    pub fn update_password(
+        &self,
+        claims: &ResetClaims,
+        body_email: Option<&str>,
+        password: String,
+    ) -> Result<(), AuthError> {
+        if let Some(email) = body_email {
+            if email_key(email) != email_key(&claims.entity_id) {
+                return Err(AuthError::InvalidData(
+                    "Invalid request: Field 'email' does not match the account of the reset token"
+                        .into(),
+                ));
+            }
+        }
+        let password = self.settings.password_policy.check(password)?;
+        let tenant = &self.settings.tenant;
+        let identity = self
+            .store
+            .find_by_email(tenant, &claims.provider, &email_key(&claims.entity_id))?
+            .ok_or(AuthError::Unauthenticated(TokenRejection::Consumed))?;
+        let token_hash = sha256_hex(&claims.jti);
+        if !self.store.reset_token_is_live(
+            tenant,
+            &token_hash,
+            &identity.provider_identity_id,
+            self.clock.now(),
+        )? {
+            return Err(TokenRejection::Consumed.into());
+        }
+        let new_password_hash = self.hasher.hash(&password)?;
+        let now = self.clock.now();
+        let completion = PasswordResetCompletion {
+            token_hash,
+            auth_identity_id: identity.auth_identity_id.clone(),
+            provider_identity_id: identity.provider_identity_id.clone(),
+            new_password_hash,
+            new_security_stamp: random_hex(16)?,
+            now,
+        };
+        let event =
+            StoredEvent::password_changed(tenant, &identity.entity_id, &claims.actor_type, now);
+        self.store
+            .complete_password_reset(tenant, &completion, &self.outgoing(event))
+    }
+
+    /// Verifies an auth token and checks it against the database: the identity exists and its
+    /// security stamp is the token's. One indexed read.
+    pub fn authenticate(&self, token: &str) -> Result<Authenticated, AuthError> {
+        let claims = self.tokens.verify_auth(token, self.clock.now())?;
+        if claims.tenant != self.settings.tenant {
+            return Err(TokenRejection::WrongTenant.into());
+        }
+        if self.actor_scope(&claims.actor_type).is_err() {
+            return Err(TokenRejection::WrongScope.into());
+        }
+        let identity = self
+            .store
+            .find_by_id(
+                &self.settings.tenant,
+                &claims.auth_identity_id,
+                &claims.auth_provider,
+            )?
+            .ok_or(AuthError::Unauthenticated(TokenRejection::Revoked))?;
+        if identity.security_stamp != claims.stamp {
+            return Err(TokenRejection::Revoked.into());
+        }
+        Ok(Authenticated { claims, identity })
+    }
+
+    /// A new token for the caller, built from the database's current state (actor id, metadata).
+    pub fn refresh(&self, caller: &Authenticated) -> Result<String, AuthError> {
+        let scope = Scope {
+            actor_type: caller.claims.actor_type.clone(),
+            provider: caller.claims.auth_provider.clone(),
+        };
+        self.issue(&scope, &caller.identity)
+    }
+
+    fn issue(&self, scope: &Scope, identity: &IdentityRecord) -> Result<String, AuthError> {
+        let input = AuthTokenInput {
+            actor_id: identity.actor_id(&scope.actor_type),
+            actor_type: scope.actor_type.clone(),
+            auth_identity_id: identity.auth_identity_id.clone(),
+            auth_provider: scope.provider.clone(),
+            app_metadata: identity.app_metadata.clone(),
+            user_metadata: identity.user_metadata.clone(),
+            stamp: identity.security_stamp.clone(),
+            tenant: self.settings.tenant.clone(),
+        };
+        self.tokens.issue_auth(&input, self.clock.now())
+    }
+
+    fn outgoing(&self, event: StoredEvent) -> NewEvent {
+        NewEvent {
+            event,
+            sinks: self.settings.event_sinks.clone(),
+        }
+    }
+}
+
+fn record_of(identity: NewIdentity) -> IdentityRecord {
+    IdentityRecord {
+        auth_identity_id: identity.auth_identity_id,
+        provider_identity_id: identity.provider_identity_id,
+        provider: identity.provider,
+        entity_id: identity.entity_id,
+        password_hash: identity.password_hash,
+        app_metadata: Map::new(),
+        user_metadata: Map::new(),
+        security_stamp: identity.security_stamp,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,484 @@
+//! Use cases over the in-memory ports.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+
+use super::*;
+use crate::delivery::{DispatchSettings, Dispatcher};
+use crate::event::Envelope;
+use crate::memory::MemoryStore;
+use crate::ports::EventSink;
+use crate::token::TokenSettings;
+
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn advance(&self, by: Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+type Service = AuthService<Arc<MemoryStore>, Arc<TestClock>>;
+
+struct Fixture {
+    service: Service,
+    store: Arc<MemoryStore>,
+    clock: Arc<TestClock>,
+    secrets: SecretBox,
+}
+
+fn fixture_with_cost(cost: u32) -> Fixture {
+    let store = Arc::new(MemoryStore::default());
+    let clock = Arc::new(TestClock(Mutex::new(Utc::now())));
+    let secrets = SecretBox::new(b"secret", &[]);
+    let tokens = TokenCodec::new(TokenSettings {
+        secret: b"secret".to_vec(),
+        previous_secrets: vec![],
+        auth_ttl: Duration::days(1),
+        leeway: Duration::zero(),
+    });
+    let settings = AuthSettings {
+        tenant: "default".into(),
+        actor_types: vec!["customer".into(), "user".into()],
+        password_policy: PasswordPolicy { min_length: 8 },
+        reset_ttl: Duration::minutes(15),
+        event_sinks: vec!["test".into()],
+    };
+    let hasher = PasswordHasher::new(cost).unwrap();
+    let service = AuthService::new(
+        store.clone(),
+        clock.clone(),
+        hasher,
+        tokens,
+        secrets.clone(),
+        settings,
+    );
+    Fixture {
+        service,
+        store,
+        clock,
+        secrets,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with_cost(4)
+}
+
+fn customer() -> Scope {
+    Scope {
+        actor_type: "customer".into(),
+        provider: "emailpass".into(),
+    }
+}
+
+const PW: &str = "correct horse";
+
+impl Fixture {
+    fn claims(&self, token: &str) -> AuthClaims {
+        self.service
+            .tokens()
+            .verify_auth(token, self.clock.now())
+            .unwrap()
+    }
+
+    fn last_reset_token(&self) -> String {
+        let event = self
+            .store
+            .lock()
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.name == crate::event::PASSWORD_RESET)
+            .cloned()
+            .unwrap();
+        event.envelope(&self.secrets).unwrap().data["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn request_reset(&self, identifier: &str) -> String {
+        self.service
+            .request_password_reset(&customer(), identifier, Map::new())
+            .unwrap();
+        self.last_reset_token()
+    }
+
+    fn update(&self, token: &str, password: &str) -> Result<(), AuthError> {
+        let claims = self.service.verify_reset_token(&customer(), token)?;
+        self.service.update_password(&claims, None, password.into())
+    }
+}
+
+#[test]
+fn register_then_login_issue_actorless_tokens() {
+    let f = fixture();
+    let token = f
+        .service
+        .register(&customer(), "Ann@Example.com", PW.into())
+        .unwrap();
+    let claims = f.claims(&token);
+    assert_eq!(claims.actor_id, "");
+    assert_eq!(claims.actor_type, "customer");
+    assert!(claims.auth_identity_id.starts_with("authid_"));
+    let login = f
+        .service
+        .login(&customer(), "  ann@EXAMPLE.com", PW.into())
+        .unwrap();
+    assert_eq!(f.claims(&login).auth_identity_id, claims.auth_identity_id);
+}
+
+#[test]
+fn register_refuses_bad_input_and_changes_nothing() {
+    let f = fixture();
+    assert!(matches!(
+        f.service.register(&customer(), "not-an-email", PW.into()),
+        Err(AuthError::InvalidData(_))
+    ));
+    assert!(matches!(
+        f.service.register(&customer(), "a@b.c", "short".into()),
+        Err(AuthError::InvalidData(_))
+    ));
+    assert!(f.store.lock().identities.is_empty());
+}
+
+#[test]
+fn register_again_is_idempotent_only_without_actor_and_with_the_same_password() {
+    let f = fixture();
+    let first = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let again = f.service.register(&customer(), "A@B.C", PW.into()).unwrap();
+    assert_eq!(
+        f.claims(&first).auth_identity_id,
+        f.claims(&again).auth_identity_id
+    );
+    let other = f
+        .service
+        .register(&customer(), "a@b.c", "another password".into());
+    assert!(matches!(other, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
+    // Once an actor is linked, even the same password is refused.
+    for (_, r) in f.store.lock().identities.values_mut() {
+        r.app_metadata.insert("customer_id".into(), json!("cus_1"));
+    }
+    assert!(matches!(
+        f.service.register(&customer(), "a@b.c", PW.into()),
+        Err(AuthError::Unauthorized(_))
+    ));
+}
+
+#[test]
+fn login_failures_look_alike() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    for (email, pw) in [
+        ("a@b.c", "wrong password"),
+        ("nobody@b.c", PW),
+        ("not an email", PW),
+        ("a@b.c", &"x".repeat(100)),
+    ] {
+        match f.service.login(&customer(), email, pw.to_string()) {
+            Err(AuthError::Unauthorized(m)) => assert_eq!(m, INVALID_CREDENTIALS),
+            other => panic!("{email}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn login_carries_the_actor_of_the_route() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    for (_, r) in f.store.lock().identities.values_mut() {
+        r.app_metadata.insert("customer_id".into(), json!("cus_1"));
+    }
+    let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    assert_eq!(f.claims(&token).actor_id, "cus_1");
+    let user = Scope {
+        actor_type: "user".into(),
+        provider: "emailpass".into(),
+    };
+    let token = f.service.login(&user, "a@b.c", PW.into()).unwrap();
+    let claims = f.claims(&token);
+    assert_eq!(claims.actor_id, "");
+    assert_eq!(
+        claims.app_metadata.get("customer_id"),
+        Some(&json!("cus_1"))
+    );
+}
+
+#[test]
+fn login_rehashes_a_hash_of_another_cost() {
+    let f = fixture_with_cost(4);
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let stored = || {
+        f.store
+            .lock()
+            .identities
+            .values()
+            .next()
+            .unwrap()
+            .1
+            .password_hash
+            .clone()
+    };
+    assert!(stored().starts_with("$2b$04$"));
+    let g = Fixture {
+        service: rebuild_with_cost(&f, 5),
+        store: f.store.clone(),
+        clock: f.clock.clone(),
+        secrets: f.secrets.clone(),
+    };
+    g.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    assert!(stored().starts_with("$2b$05$"));
+    g.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+}
+
+fn rebuild_with_cost(f: &Fixture, cost: u32) -> Service {
+    AuthService::new(
+        f.store.clone(),
+        f.clock.clone(),
+        PasswordHasher::new(cost).unwrap(),
+        f.service.tokens().clone(),
+        f.secrets.clone(),
+        f.service.settings().clone(),
+    )
+}
+
+#[test]
+fn a_rehash_never_undoes_a_concurrent_change() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let (pid, old) = {
+        let state = f.store.lock();
+        let (_, r) = state.identities.values().next().unwrap();
+        (r.provider_identity_id.clone(), r.password_hash.clone())
+    };
+    f.store
+        .replace_password_hash_if("default", &pid, &old, "$2b$04$changed", Utc::now())
+        .unwrap();
+    assert!(!f
+        .store
+        .replace_password_hash_if("default", &pid, &old, "$2b$05$stale", Utc::now())
+        .unwrap());
+}
+
+#[test]
+fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
+    let f = fixture();
+    let registration = f
+        .service
+        .register(&customer(), "Ann@b.c", PW.into())
+        .unwrap();
+    assert!(f.service.authenticate(&registration).is_ok());
+    let reset = f.request_reset("ann@B.C");
+    f.update(&reset, "a brand new secret").unwrap();
+    assert!(matches!(
+        f.update(&reset, "yet another secret"),
+        Err(AuthError::Unauthenticated(TokenRejection::Consumed))
+    ));
+    assert!(matches!(
+        f.service.authenticate(&registration),
+        Err(AuthError::Unauthenticated(TokenRejection::Revoked))
+    ));
+    assert!(f.service.login(&customer(), "ann@b.c", PW.into()).is_err());
+    assert!(f
+        .service
+        .login(&customer(), "ann@b.c", "a brand new secret".into())
+        .is_ok());
+    let names: Vec<String> = f
+        .store
+        .lock()
+        .events
+        .iter()
+        .map(|e| e.name.clone())
+        .collect();
+    assert_eq!(names, ["auth.password_reset", "auth.password_changed"]);
+    let changed = f.store.lock().events[1].clone();
+    assert_eq!(changed.data["entity_id"], "Ann@b.c");
+}
+
+#[test]
+fn reset_for_unknown_identifiers_does_nothing() {
+    let f = fixture();
+    f.service
+        .request_password_reset(&customer(), "nobody@b.c", Map::new())
+        .unwrap();
+    assert!(f.store.lock().events.is_empty());
+}
+
+#[test]
+fn a_new_reset_request_replaces_the_old_token() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let first = f.request_reset("a@b.c");
+    f.clock.advance(Duration::seconds(1));
+    let second = f.request_reset("a@b.c");
+    assert!(f.update(&first, "a brand new secret").is_err());
+    assert!(f.update(&second, "a brand new secret").is_ok());
+}
+
+#[test]
+fn refused_input_keeps_the_reset_token() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.request_reset("a@b.c");
+    let claims = f.service.verify_reset_token(&customer(), &token).unwrap();
+    assert!(matches!(
+        f.service.update_password(&claims, None, "short".into()),
+        Err(AuthError::InvalidData(_))
+    ));
+    assert!(matches!(
+        f.service
+            .update_password(&claims, Some("other@b.c"), "a brand new secret".into()),
+        Err(AuthError::InvalidData(_))
+    ));
+    f.service
+        .update_password(&claims, Some("A@B.C"), "a brand new secret".into())
+        .unwrap();
+}
+
+#[test]
+fn reset_tokens_expire_and_stay_in_their_scope() {
+    let f = fixture();
+    let auth = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.request_reset("a@b.c");
+    let user = Scope {
+        actor_type: "user".into(),
+        provider: "emailpass".into(),
+    };
+    assert!(f.service.verify_reset_token(&user, &token).is_err());
+    assert!(
+        f.service.verify_reset_token(&customer(), &auth).is_err(),
+        "an auth token is no reset token"
+    );
+    assert!(
+        f.service.authenticate(&token).is_err(),
+        "a reset token is no auth token"
+    );
+    f.clock.advance(Duration::minutes(16));
+    assert!(matches!(
+        f.update(&token, "a brand new secret"),
+        Err(AuthError::Unauthenticated(TokenRejection::Expired))
+    ));
+}
+
+#[test]
+fn refresh_reads_the_current_state() {
+    let f = fixture();
+    let registration = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    for (_, r) in f.store.lock().identities.values_mut() {
+        r.app_metadata.insert("customer_id".into(), json!("cus_9"));
+    }
+    let caller = f.service.authenticate(&registration).unwrap();
+    let refreshed = f.service.refresh(&caller).unwrap();
+    assert_eq!(f.claims(&refreshed).actor_id, "cus_9");
+}
+
+#[test]
+fn scopes_are_checked() {
+    let f = fixture();
+    assert!(f.service.scope("customer", "emailpass").is_ok());
+    assert!(
+        matches!(f.service.scope("admin", "emailpass"), Err(AuthError::NotAllowed(m)) if m.contains("admin"))
+    );
+    assert!(
+        matches!(f.service.scope("customer", "google"), Err(AuthError::NotAllowed(m)) if m.contains("google"))
+    );
+}
+
+#[derive(Default)]
+struct RecordingSink {
+    fail: Mutex<bool>,
+    received: Mutex<Vec<Envelope>>,
+}
+
+impl EventSink for RecordingSink {
+    fn name(&self) -> &str {
+        "test"
+    }
+    fn deliver(&self, envelope: &Envelope) -> Result<(), String> {
+        if *self.fail.lock().unwrap() {
+            return Err("receiver down".into());
+        }
+        self.received.lock().unwrap().push(envelope.clone());
+        Ok(())
+    }
+}
+
+fn dispatcher(
+    f: &Fixture,
+    sink: Arc<RecordingSink>,
+) -> Dispatcher<Arc<MemoryStore>, Arc<TestClock>> {
+    Dispatcher::new(
+        f.store.clone(),
+        f.clock.clone(),
+        vec![sink],
+        f.secrets.clone(),
+        DispatchSettings {
+            retry_delay: Duration::seconds(5),
+            batch: 10,
+        },
+    )
+}
+
+#[test]
+fn the_dispatcher_delivers_retries_and_erases_the_secret() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    *sink.fail.lock().unwrap() = true;
+    f.service
+        .request_password_reset(
+            &customer(),
+            "a@b.c",
+            Map::from_iter([("k".to_string(), Value::from("v"))]),
+        )
+        .unwrap();
+    let d = dispatcher(&f, sink.clone());
+    assert_eq!(d.run_pass().unwrap().failed, 1);
+    assert_eq!(
+        d.run_pass().unwrap().failed,
+        0,
+        "not due before the retry delay"
+    );
+    assert!(f.store.lock().events[0].sealed_secret.is_some());
+    *sink.fail.lock().unwrap() = false;
+    f.clock.advance(Duration::seconds(6));
+    assert_eq!(d.run_pass().unwrap().delivered, 1);
+    let received = sink.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].name, "auth.password_reset");
+    assert_eq!(received[0].data["metadata"], json!({"k": "v"}));
+    assert!(f
+        .service
+        .verify_reset_token(&customer(), received[0].data["token"].as_str().unwrap())
+        .is_ok());
+    assert!(
+        f.store.lock().events[0].sealed_secret.is_none(),
+        "erased once delivered"
+    );
+}
+
+#[test]
+fn the_dispatcher_never_delivers_an_expired_token() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service
+        .request_password_reset(&customer(), "a@b.c", Map::new())
+        .unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    f.clock.advance(Duration::minutes(16));
+    let report = dispatcher(&f, sink.clone()).run_pass().unwrap();
+    assert_eq!(report.expired, 1);
+    assert!(sink.received.lock().unwrap().is_empty());
+    assert!(f.store.lock().events[0].sealed_secret.is_none());
+}
