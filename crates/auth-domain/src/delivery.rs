@@ -78,9 +78,7 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
                 continue;
             }
             let outcome = match self.sinks.iter().find(|s| s.name() == sink_name) {
-                None => Err(format!(
-                    "sink {sink_name} is not configured on this instance"
-                )),
+                None => Err(format!("sink {sink_name} is not configured on this instance")),
                 Some(sink) => match event.envelope(&self.secrets) {
                     Ok(envelope) => sink.deliver(&envelope),
                     Err(e) => Err(e.to_string()),
@@ -88,19 +86,13 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
             };
             match outcome {
                 Ok(()) => {
-                    self.outbox
-                        .record_delivered(&event.id, sink_name, self.clock.now())?;
-                    log::debug!(
-                        "event {} ({}) delivered to {sink_name}",
-                        event.id,
-                        event.name
-                    );
+                    self.outbox.record_delivered(&event.id, sink_name, self.clock.now())?;
+                    log::debug!("event {} ({}) delivered to {sink_name}", event.id, event.name);
                     report.delivered += 1;
                 }
                 Err(error) => {
                     let next = self.clock.now() + self.settings.retry_delay;
-                    self.outbox
-                        .record_failure(&event.id, sink_name, &error, next)?;
+                    self.outbox.record_failure(&event.id, sink_name, &error, next)?;
                     log::warn!(
                         "event {} ({}) not delivered to {sink_name} (attempt {}): {error}",
                         event.id,

@@ -74,12 +74,7 @@ impl StoredEvent {
     }
 
     /// `auth.password_changed`, so a notification can tell the customer.
-    pub fn password_changed(
-        tenant: &str,
-        entity_id: &str,
-        actor_type: &str,
-        created_at: DateTime<Utc>,
-    ) -> StoredEvent {
+    pub fn password_changed(tenant: &str, entity_id: &str, actor_type: &str, created_at: DateTime<Utc>) -> StoredEvent {
         StoredEvent {
             id: crate::model::new_id("evt"),
             tenant: tenant.into(),
@@ -95,10 +90,7 @@ impl StoredEvent {
     pub fn envelope(&self, secrets: &SecretBox) -> Result<Envelope, AuthError> {
         let mut data = self.data.clone();
         if let Some(sealed) = &self.sealed_secret {
-            data.insert(
-                "token".into(),
-                Value::String(secrets.open(sealed, &self.id)?),
-            );
+            data.insert("token".into(), Value::String(secrets.open(sealed, &self.id)?));
         } else if data.contains_key("token") {
             return Err(AuthError::Unexpected(format!(
                 "event {} lost its secret before delivery",
@@ -146,9 +138,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ev.data["token"], Value::Null);
-        assert!(!serde_json::to_string(&ev.data)
-            .unwrap()
-            .contains("tok.en.x"));
+        assert!(!serde_json::to_string(&ev.data).unwrap().contains("tok.en.x"));
         let env = ev.envelope(&secrets).unwrap();
         assert_eq!(env.data["token"], "tok.en.x");
         let keys: Vec<&String> = env.data.keys().collect();

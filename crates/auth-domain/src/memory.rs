@@ -115,10 +115,9 @@ impl IdentityStore for MemoryStore {
             user_metadata: Map::new(),
             security_stamp: n.security_stamp.clone(),
         };
-        state.identities.insert(
-            n.provider_identity_id.clone(),
-            (n.entity_key.clone(), record),
-        );
+        state
+            .identities
+            .insert(n.provider_identity_id.clone(), (n.entity_key.clone(), record));
         Ok(())
     }
 
@@ -140,12 +139,7 @@ impl IdentityStore for MemoryStore {
         }
     }
 
-    fn store_reset_token(
-        &self,
-        _t: &str,
-        token: &NewResetToken,
-        event: &NewEvent,
-    ) -> Result<(), AuthError> {
+    fn store_reset_token(&self, _t: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         let mut state = self.lock();
         state.reset_tokens.insert(
             token.provider_identity_id.clone(),
@@ -155,13 +149,7 @@ impl IdentityStore for MemoryStore {
         Ok(())
     }
 
-    fn reset_token_is_live(
-        &self,
-        _t: &str,
-        hash: &str,
-        pid: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, AuthError> {
+    fn reset_token_is_live(&self, _t: &str, hash: &str, pid: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
         Ok(self
             .lock()
             .reset_tokens
@@ -196,11 +184,7 @@ impl IdentityStore for MemoryStore {
 }
 
 impl EventOutbox for MemoryStore {
-    fn due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<PendingDelivery>, AuthError> {
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingDelivery>, AuthError> {
         let state = self.lock();
         Ok(state
             .deliveries
@@ -218,12 +202,7 @@ impl EventOutbox for MemoryStore {
             .collect())
     }
 
-    fn record_delivered(
-        &self,
-        event_id: &str,
-        sink: &str,
-        _now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    fn record_delivered(&self, event_id: &str, sink: &str, _now: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(d) = self.lock().delivery(event_id, sink) {
             d.delivered = true;
             d.attempts += 1;
@@ -231,13 +210,7 @@ impl EventOutbox for MemoryStore {
         Ok(())
     }
 
-    fn record_failure(
-        &self,
-        event_id: &str,
-        sink: &str,
-        error: &str,
-        next: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    fn record_failure(&self, event_id: &str, sink: &str, error: &str, next: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(d) = self.lock().delivery(event_id, sink) {
             d.attempts += 1;
             d.last_error = Some(error.into());
@@ -246,12 +219,7 @@ impl EventOutbox for MemoryStore {
         Ok(())
     }
 
-    fn record_expired(
-        &self,
-        event_id: &str,
-        sink: &str,
-        _now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    fn record_expired(&self, event_id: &str, sink: &str, _now: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(d) = self.lock().delivery(event_id, sink) {
             d.expired = true;
         }

@@ -73,14 +73,11 @@ impl PasswordHasher {
     /// Builds a hasher; computes the dummy hash (one hash at `cost`).
     pub fn new(cost: u32) -> Result<PasswordHasher, AuthError> {
         if !(4..=31).contains(&cost) {
-            return Err(AuthError::Unexpected(format!(
-                "bcrypt cost {cost} is outside 4..=31"
-            )));
+            return Err(AuthError::Unexpected(format!("bcrypt cost {cost} is outside 4..=31")));
         }
         let mut filler = [0u8; 24];
         crate::secret::fill_random(&mut filler)?;
-        let dummy_hash = bcrypt::hash(hex::encode(filler), cost)
-            .map_err(|e| AuthError::unexpected("bcrypt", e))?;
+        let dummy_hash = bcrypt::hash(hex::encode(filler), cost).map_err(|e| AuthError::unexpected("bcrypt", e))?;
         Ok(PasswordHasher { cost, dummy_hash })
     }
 
@@ -119,10 +116,7 @@ impl PasswordHasher {
     /// Spends one verification at the configured cost and discards the result.
     pub fn verify_dummy(&self, password: &Password) {
         let bytes = password.as_bytes();
-        let _ = bcrypt::verify(
-            &bytes[..bytes.len().min(MAX_PASSWORD_BYTES)],
-            &self.dummy_hash,
-        );
+        let _ = bcrypt::verify(&bytes[..bytes.len().min(MAX_PASSWORD_BYTES)], &self.dummy_hash);
     }
 
     /// Whether a stored hash was made at another cost (and should be replaced after a login).
@@ -144,18 +138,12 @@ mod tests {
     #[test]
     fn length_counts_characters_and_caps_bytes() {
         assert!(policy().check("short".into()).is_err());
-        assert!(
-            policy().check("ééééééé".into()).is_err(),
-            "7 characters, 14 bytes"
-        );
+        assert!(policy().check("ééééééé".into()).is_err(), "7 characters, 14 bytes");
         assert!(policy().check("éééééééé".into()).is_ok(), "8 characters");
         assert!(policy().check("a".repeat(72)).is_ok());
         let err = policy().check("a".repeat(73)).unwrap_err();
         assert!(err.to_string().contains("72 bytes"));
-        assert!(
-            policy().check("€".repeat(25)).is_err(),
-            "25 characters but 75 bytes"
-        );
+        assert!(policy().check("€".repeat(25)).is_err(), "25 characters but 75 bytes");
     }
 
     #[test]
@@ -187,8 +175,6 @@ mod tests {
             "all 72 bytes count"
         );
         assert!(!hasher.verify(&Password::unchecked(format!("{base}b")), &hash));
-        assert!(hasher
-            .hash(&Password::unchecked(format!("{base}b")))
-            .is_err());
+        assert!(hasher.hash(&Password::unchecked(format!("{base}b"))).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //! writes in one transaction, and gives the connection back. No method is ever called while a
 //! password is being hashed, and no connection outlives a call.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::event::{Envelope, NewEvent, StoredEvent};
 use crate::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
@@ -17,13 +17,13 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system clock.
+/// The system clock, at microsecond precision (what both databases store).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -76,12 +76,7 @@ pub trait IdentityStore: Send + Sync {
     /// Stores `token` as the one live reset token of its provider identity (replacing any
     /// earlier one) and writes `event`, in one transaction. Concurrent calls for one account
     /// leave exactly one live token.
-    fn store_reset_token(
-        &self,
-        tenant: &str,
-        token: &NewResetToken,
-        event: &NewEvent,
-    ) -> Result<(), AuthError>;
+    fn store_reset_token(&self, tenant: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError>;
 
     /// Whether a reset token with `token_hash` is live (stored, not expired) for the provider
     /// identity. A cheap check before hashing; `complete_password_reset` decides.
@@ -118,19 +113,10 @@ pub struct PendingDelivery {
 /// Every method returns `AuthError::Database` when the database is unreachable or fails.
 pub trait EventOutbox: Send + Sync {
     /// Deliveries neither delivered nor expired whose next attempt is due at `now`, oldest first.
-    fn due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<PendingDelivery>, AuthError>;
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingDelivery>, AuthError>;
 
     /// Marks the delivery of `event_id` to `sink` delivered.
-    fn record_delivered(
-        &self,
-        event_id: &str,
-        sink: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), AuthError>;
+    fn record_delivered(&self, event_id: &str, sink: &str, now: DateTime<Utc>) -> Result<(), AuthError>;
 
     /// Counts a failed attempt, keeps `error` (which must hold no secret) and schedules the next.
     fn record_failure(
@@ -142,12 +128,7 @@ pub trait EventOutbox: Send + Sync {
     ) -> Result<(), AuthError>;
 
     /// Marks the delivery expired: its secret expired before it could be delivered.
-    fn record_expired(
-        &self,
-        event_id: &str,
-        sink: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), AuthError>;
+    fn record_expired(&self, event_id: &str, sink: &str, now: DateTime<Utc>) -> Result<(), AuthError>;
 
     /// Erases the sealed secret of every event whose deliveries are all settled (delivered or
     /// expired) or whose secret expired. Returns how many were erased.
@@ -192,20 +173,9 @@ impl<T: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<T> {
         new_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AuthError> {
-        (**self).replace_password_hash_if(
-            tenant,
-            provider_identity_id,
-            expected_hash,
-            new_hash,
-            now,
-        )
+        (**self).replace_password_hash_if(tenant, provider_identity_id, expected_hash, new_hash, now)
     }
-    fn store_reset_token(
-        &self,
-        tenant: &str,
-        token: &NewResetToken,
-        event: &NewEvent,
-    ) -> Result<(), AuthError> {
+    fn store_reset_token(&self, tenant: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         (**self).store_reset_token(tenant, token, event)
     }
     fn reset_token_is_live(
@@ -228,19 +198,10 @@ impl<T: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<T> {
 }
 
 impl<T: EventOutbox + ?Sized> EventOutbox for std::sync::Arc<T> {
-    fn due_deliveries(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<PendingDelivery>, AuthError> {
+    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingDelivery>, AuthError> {
         (**self).due_deliveries(now, limit)
     }
-    fn record_delivered(
-        &self,
-        event_id: &str,
-        sink: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    fn record_delivered(&self, event_id: &str, sink: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
         (**self).record_delivered(event_id, sink, now)
     }
     fn record_failure(
@@ -252,12 +213,7 @@ impl<T: EventOutbox + ?Sized> EventOutbox for std::sync::Arc<T> {
     ) -> Result<(), AuthError> {
         (**self).record_failure(event_id, sink, error, next_attempt_at)
     }
-    fn record_expired(
-        &self,
-        event_id: &str,
-        sink: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), AuthError> {
+    fn record_expired(&self, event_id: &str, sink: &str, now: DateTime<Utc>) -> Result<(), AuthError> {
         (**self).record_expired(event_id, sink, now)
     }
     fn erase_settled_secrets(&self, now: DateTime<Utc>) -> Result<usize, AuthError> {

@@ -39,9 +39,7 @@ pub struct SecretBox {
 
 impl std::fmt::Debug for SecretBox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretBox")
-            .field("keys", &self.keys.len())
-            .finish()
+        f.debug_struct("SecretBox").field("keys", &self.keys.len()).finish()
     }
 }
 
@@ -75,11 +73,8 @@ impl SecretBox {
 
     /// Decrypts what `seal` produced with the same `context`, trying each key.
     pub fn open(&self, sealed: &str, context: &str) -> Result<String, AuthError> {
-        let undecryptable = || {
-            AuthError::Unexpected(
-                "a sealed secret could not be decrypted with any configured key".into(),
-            )
-        };
+        let undecryptable =
+            || AuthError::Unexpected("a sealed secret could not be decrypted with any configured key".into());
         let raw = sealed
             .strip_prefix(SEALED_PREFIX)
             .and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok())
@@ -123,9 +118,7 @@ mod tests {
         assert_eq!(old.open(&sealed, "evt_1").unwrap(), "the token");
         let rotated = SecretBox::new(b"new secret", &[b"old secret".to_vec()]);
         assert_eq!(rotated.open(&sealed, "evt_1").unwrap(), "the token");
-        assert!(SecretBox::new(b"new secret", &[])
-            .open(&sealed, "evt_1")
-            .is_err());
+        assert!(SecretBox::new(b"new secret", &[]).open(&sealed, "evt_1").is_err());
         assert!(old.open(&sealed, "evt_2").is_err(), "bound to its context");
         assert!(old.open("garbage", "evt_1").is_err());
     }

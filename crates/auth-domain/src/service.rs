@@ -10,9 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::email::{email_key, Email};
 use crate::event::{NewEvent, StoredEvent};
-use crate::model::{
-    new_id, IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion, EMAILPASS,
-};
+use crate::model::{new_id, IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion, EMAILPASS};
 use crate::password::{Password, PasswordHasher, PasswordPolicy};
 use crate::ports::{Clock, IdentityStore};
 use crate::secret::{random_hex, sha256_hex, SecretBox};
@@ -90,9 +88,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
     pub fn scope(&self, actor_type: &str, provider: &str) -> Result<Scope, AuthError> {
         self.actor_scope(actor_type)?;
         if provider != EMAILPASS {
-            return Err(AuthError::NotAllowed(format!(
-                "Unknown auth provider: {provider}"
-            )));
+            return Err(AuthError::NotAllowed(format!("Unknown auth provider: {provider}")));
         }
         Ok(Scope {
             actor_type: actor_type.into(),
@@ -105,9 +101,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
         if self.settings.actor_types.iter().any(|a| a == actor_type) {
             Ok(())
         } else {
-            Err(AuthError::NotAllowed(format!(
-                "Unknown actor type: {actor_type}"
-            )))
+            Err(AuthError::NotAllowed(format!("Unknown actor type: {actor_type}")))
         }
     }
 
@@ -116,19 +110,11 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
     /// An email that has an identity is refused with 401 "Identity with email already exists",
     /// unless that identity has no actor yet and the same password is given (Medusa's
     /// idempotent re-register).
-    pub fn register(
-        &self,
-        scope: &Scope,
-        email: &str,
-        password: String,
-    ) -> Result<String, AuthError> {
+    pub fn register(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
         let email = Email::parse(email)?;
         let password = self.settings.password_policy.check(password)?;
         let tenant = &self.settings.tenant;
-        if let Some(existing) = self
-            .store
-            .find_by_email(tenant, &scope.provider, email.key())?
-        {
+        if let Some(existing) = self.store.find_by_email(tenant, &scope.provider, email.key())? {
             return self.register_existing(scope, &existing, &password);
         }
         let hash = self.hasher.hash(&password)?;
@@ -150,9 +136,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
                 let existing = self
                     .store
                     .find_by_email(tenant, &scope.provider, email.key())?
-                    .ok_or_else(|| {
-                        AuthError::Unexpected("identity vanished after a duplicate insert".into())
-                    })?;
+                    .ok_or_else(|| AuthError::Unexpected("identity vanished after a duplicate insert".into()))?;
                 self.register_existing(scope, &existing, &password)
             }
             Err(e) => Err(e),
@@ -176,9 +160,9 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
     /// that could never be registered, is 401 "Invalid email or password" after a verification.
     pub fn login(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
         let password = Password::unchecked(password);
-        let found =
-            self.store
-                .find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
+        let found = self
+            .store
+            .find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
         let Some(identity) = found else {
             self.hasher.verify_dummy(&password);
             return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
@@ -226,9 +210,9 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
         metadata: Map<String, Value>,
     ) -> Result<(), AuthError> {
         let tenant = &self.settings.tenant;
-        let Some(identity) =
-            self.store
-                .find_by_email(tenant, &scope.provider, &email_key(identifier))?
+        let Some(identity) = self
+            .store
+            .find_by_email(tenant, &scope.provider, &email_key(identifier))?
         else {
             log::debug!("password reset requested for an unknown identifier");
             return Ok(());
@@ -263,8 +247,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
             expires_at,
             created_at: now,
         };
-        self.store
-            .store_reset_token(tenant, &reset, &self.outgoing(event))
+        self.store.store_reset_token(tenant, &reset, &self.outgoing(event))
     }
 
     /// Verifies a reset token presented on `/update` for `scope` (signature, expiry, kind, actor
@@ -293,8 +276,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
         if let Some(email) = body_email {
             if email_key(email) != email_key(&claims.entity_id) {
                 return Err(AuthError::InvalidData(
-                    "Invalid request: Field 'email' does not match the account of the reset token"
-                        .into(),
+                    "Invalid request: Field 'email' does not match the account of the reset token".into(),
                 ));
             }
         }
@@ -305,12 +287,10 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
             .find_by_email(tenant, &claims.provider, &email_key(&claims.entity_id))?
             .ok_or(AuthError::Unauthenticated(TokenRejection::Consumed))?;
         let token_hash = sha256_hex(&claims.jti);
-        if !self.store.reset_token_is_live(
-            tenant,
-            &token_hash,
-            &identity.provider_identity_id,
-            self.clock.now(),
-        )? {
+        if !self
+            .store
+            .reset_token_is_live(tenant, &token_hash, &identity.provider_identity_id, self.clock.now())?
+        {
             return Err(TokenRejection::Consumed.into());
         }
         let new_password_hash = self.hasher.hash(&password)?;
@@ -323,8 +303,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
             new_security_stamp: random_hex(16)?,
             now,
         };
-        let event =
-            StoredEvent::password_changed(tenant, &identity.entity_id, &claims.actor_type, now);
+        let event = StoredEvent::password_changed(tenant, &identity.entity_id, &claims.actor_type, now);
         self.store
             .complete_password_reset(tenant, &completion, &self.outgoing(event))
     }
@@ -341,11 +320,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
         }
         let identity = self
             .store
-            .find_by_id(
-                &self.settings.tenant,
-                &claims.auth_identity_id,
-                &claims.auth_provider,
-            )?
+            .find_by_id(&self.settings.tenant, &claims.auth_identity_id, &claims.auth_provider)?
             .ok_or(AuthError::Unauthenticated(TokenRejection::Revoked))?;
         if identity.security_stamp != claims.stamp {
             return Err(TokenRejection::Revoked.into());

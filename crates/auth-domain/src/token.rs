@@ -122,11 +122,7 @@ impl TokenCodec {
         self.auth_ttl
     }
 
-    pub fn issue_auth(
-        &self,
-        input: &AuthTokenInput,
-        now: DateTime<Utc>,
-    ) -> Result<String, AuthError> {
+    pub fn issue_auth(&self, input: &AuthTokenInput, now: DateTime<Utc>) -> Result<String, AuthError> {
         let iat = now.timestamp();
         let claims = AuthClaims {
             actor_id: input.actor_id.clone(),
@@ -152,11 +148,7 @@ impl TokenCodec {
 
     /// Verifies an auth token: signature (current or previous secret), HS256 only, `exp` and
     /// `iat` with the leeway, and that it is not a reset token.
-    pub fn verify_auth(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<AuthClaims, TokenRejection> {
+    pub fn verify_auth(&self, token: &str, now: DateTime<Utc>) -> Result<AuthClaims, TokenRejection> {
         let claims: AuthClaims = self.decode(token)?;
         if claims.purpose.is_some() {
             return Err(TokenRejection::WrongKind);
@@ -166,11 +158,7 @@ impl TokenCodec {
     }
 
     /// Verifies a reset token: as `verify_auth`, and `purpose` must be `reset`.
-    pub fn verify_reset(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-    ) -> Result<ResetClaims, TokenRejection> {
+    pub fn verify_reset(&self, token: &str, now: DateTime<Utc>) -> Result<ResetClaims, TokenRejection> {
         let claims: ResetClaims = self.decode(token)?;
         if claims.purpose != RESET_PURPOSE || claims.jti.is_empty() {
             return Err(TokenRejection::WrongKind);
@@ -317,9 +305,7 @@ mod tests {
             auth_ttl: Duration::days(1),
             leeway: Duration::seconds(120),
         });
-        assert!(lenient
-            .verify_auth(&token, now - Duration::seconds(60))
-            .is_ok());
+        assert!(lenient.verify_auth(&token, now - Duration::seconds(60)).is_ok());
     }
 
     #[test]
@@ -329,10 +315,7 @@ mod tests {
         let auth = c.issue_auth(&input(), now).unwrap();
         let reset_token = c.issue_reset(&reset(now)).unwrap();
         assert!(c.verify_reset(&reset_token, now).is_ok());
-        assert_eq!(
-            c.verify_auth(&reset_token, now),
-            Err(TokenRejection::WrongKind)
-        );
+        assert_eq!(c.verify_auth(&reset_token, now), Err(TokenRejection::WrongKind));
         assert_eq!(c.verify_reset(&auth, now), Err(TokenRejection::WrongKind));
     }
 
@@ -345,9 +328,7 @@ mod tests {
         let _header = parts.next();
         let payload = parts.next().unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(c
-            .verify_auth(&format!("{none_header}.{payload}."), now)
-            .is_err());
+        assert!(c.verify_auth(&format!("{none_header}.{payload}."), now).is_err());
         assert!(c.verify_auth(&format!("{token}.extra"), now).is_err());
         assert!(c.verify_auth("not a token", now).is_err());
         assert!(c.verify_auth("", now).is_err());

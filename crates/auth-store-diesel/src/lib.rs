@@ -1,1 +1,78 @@
+//! The storage adapter: diesel + r2d2 over PostgreSQL (production, several instances) and an
+//! embedded SQLite file (the zero-configuration default). Implements the domain's
+//! `IdentityStore` and `EventOutbox` ports; migrations are embedded.
 
+mod connection;
+mod identity;
+mod migrate;
+mod outbox;
+mod rows;
+mod schema;
+pub mod testing;
+mod tx;
+
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+
+use auth_domain::AuthError;
+
+pub use connection::{DatabaseUrl, DbConnection, DbPool};
+use connection::{path_str, Manager};
+use tx::db_error;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_size: u32,
+    /// How long a request waits for a connection before it fails with a database error.
+    pub connection_timeout: Duration,
+}
+
+/// The store: a pool of connections to one database.
+#[derive(Debug, Clone)]
+pub struct DieselStore {
+    pool: DbPool,
+    url: DatabaseUrl,
+}
+
+impl DieselStore {
+    /// Connects once (so the real error is shown when the database is unreachable), prepares a
+    /// SQLite file (its folder, WAL mode), and builds the pool.
+    pub fn open(url: &DatabaseUrl, settings: &PoolSettings) -> Result<DieselStore, AuthError> {
+        if let DatabaseUrl::Sqlite(path) = url {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| AuthError::unexpected(&format!("creating {}", path_str(dir)), e))?;
+            }
+        }
+        let manager = Manager::new(url.clone());
+        let mut first = manager.establish().map_err(AuthError::database)?;
+        if let DbConnection::Sqlite(c) = &mut first {
+            // Once, before the pool: setting WAL on several connections at once races.
+            c.batch_execute("PRAGMA journal_mode = WAL;").map_err(db_error)?;
+        }
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(1))
+            .connection_timeout(settings.connection_timeout)
+            .build_unchecked(manager);
+        Ok(DieselStore { pool, url: url.clone() })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, AuthError> {
+        self.pool.get().map_err(AuthError::database)
+    }
+}

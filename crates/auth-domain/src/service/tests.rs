@@ -55,14 +55,7 @@ fn fixture_with_cost(cost: u32) -> Fixture {
         event_sinks: vec!["test".into()],
     };
     let hasher = PasswordHasher::new(cost).unwrap();
-    let service = AuthService::new(
-        store.clone(),
-        clock.clone(),
-        hasher,
-        tokens,
-        secrets.clone(),
-        settings,
-    );
+    let service = AuthService::new(store.clone(), clock.clone(), hasher, tokens, secrets.clone(), settings);
     Fixture {
         service,
         store,
@@ -86,10 +79,7 @@ const PW: &str = "correct horse";
 
 impl Fixture {
     fn claims(&self, token: &str) -> AuthClaims {
-        self.service
-            .tokens()
-            .verify_auth(token, self.clock.now())
-            .unwrap()
+        self.service.tokens().verify_auth(token, self.clock.now()).unwrap()
     }
 
     fn last_reset_token(&self) -> String {
@@ -124,18 +114,12 @@ impl Fixture {
 #[test]
 fn register_then_login_issue_actorless_tokens() {
     let f = fixture();
-    let token = f
-        .service
-        .register(&customer(), "Ann@Example.com", PW.into())
-        .unwrap();
+    let token = f.service.register(&customer(), "Ann@Example.com", PW.into()).unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.actor_type, "customer");
     assert!(claims.auth_identity_id.starts_with("authid_"));
-    let login = f
-        .service
-        .login(&customer(), "  ann@EXAMPLE.com", PW.into())
-        .unwrap();
+    let login = f.service.login(&customer(), "  ann@EXAMPLE.com", PW.into()).unwrap();
     assert_eq!(f.claims(&login).auth_identity_id, claims.auth_identity_id);
 }
 
@@ -158,13 +142,8 @@ fn register_again_is_idempotent_only_without_actor_and_with_the_same_password() 
     let f = fixture();
     let first = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let again = f.service.register(&customer(), "A@B.C", PW.into()).unwrap();
-    assert_eq!(
-        f.claims(&first).auth_identity_id,
-        f.claims(&again).auth_identity_id
-    );
-    let other = f
-        .service
-        .register(&customer(), "a@b.c", "another password".into());
+    assert_eq!(f.claims(&first).auth_identity_id, f.claims(&again).auth_identity_id);
+    let other = f.service.register(&customer(), "a@b.c", "another password".into());
     assert!(matches!(other, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
     // Once an actor is linked, even the same password is refused.
     for (_, r) in f.store.lock().identities.values_mut() {
@@ -209,10 +188,7 @@ fn login_carries_the_actor_of_the_route() {
     let token = f.service.login(&user, "a@b.c", PW.into()).unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
-    assert_eq!(
-        claims.app_metadata.get("customer_id"),
-        Some(&json!("cus_1"))
-    );
+    assert_eq!(claims.app_metadata.get("customer_id"), Some(&json!("cus_1")));
 }
 
 #[test]
@@ -274,10 +250,7 @@ fn a_rehash_never_undoes_a_concurrent_change() {
 #[test]
 fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
     let f = fixture();
-    let registration = f
-        .service
-        .register(&customer(), "Ann@b.c", PW.into())
-        .unwrap();
+    let registration = f.service.register(&customer(), "Ann@b.c", PW.into()).unwrap();
     assert!(f.service.authenticate(&registration).is_ok());
     let reset = f.request_reset("ann@B.C");
     f.update(&reset, "a brand new secret").unwrap();
@@ -294,13 +267,7 @@ fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
         .service
         .login(&customer(), "ann@b.c", "a brand new secret".into())
         .is_ok());
-    let names: Vec<String> = f
-        .store
-        .lock()
-        .events
-        .iter()
-        .map(|e| e.name.clone())
-        .collect();
+    let names: Vec<String> = f.store.lock().events.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["auth.password_reset", "auth.password_changed"]);
     let changed = f.store.lock().events[1].clone();
     assert_eq!(changed.data["entity_id"], "Ann@b.c");
@@ -387,12 +354,8 @@ fn refresh_reads_the_current_state() {
 fn scopes_are_checked() {
     let f = fixture();
     assert!(f.service.scope("customer", "emailpass").is_ok());
-    assert!(
-        matches!(f.service.scope("admin", "emailpass"), Err(AuthError::NotAllowed(m)) if m.contains("admin"))
-    );
-    assert!(
-        matches!(f.service.scope("customer", "google"), Err(AuthError::NotAllowed(m)) if m.contains("google"))
-    );
+    assert!(matches!(f.service.scope("admin", "emailpass"), Err(AuthError::NotAllowed(m)) if m.contains("admin")));
+    assert!(matches!(f.service.scope("customer", "google"), Err(AuthError::NotAllowed(m)) if m.contains("google")));
 }
 
 #[derive(Default)]
@@ -414,10 +377,7 @@ impl EventSink for RecordingSink {
     }
 }
 
-fn dispatcher(
-    f: &Fixture,
-    sink: Arc<RecordingSink>,
-) -> Dispatcher<Arc<MemoryStore>, Arc<TestClock>> {
+fn dispatcher(f: &Fixture, sink: Arc<RecordingSink>) -> Dispatcher<Arc<MemoryStore>, Arc<TestClock>> {
     Dispatcher::new(
         f.store.clone(),
         f.clock.clone(),
@@ -445,11 +405,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
         .unwrap();
     let d = dispatcher(&f, sink.clone());
     assert_eq!(d.run_pass().unwrap().failed, 1);
-    assert_eq!(
-        d.run_pass().unwrap().failed,
-        0,
-        "not due before the retry delay"
-    );
+    assert_eq!(d.run_pass().unwrap().failed, 0, "not due before the retry delay");
     assert!(f.store.lock().events[0].sealed_secret.is_some());
     *sink.fail.lock().unwrap() = false;
     f.clock.advance(Duration::seconds(6));

@@ -1,0 +1,216 @@
+//! `IdentityStore` on diesel.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use auth_domain::event::NewEvent;
+use auth_domain::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
+use auth_domain::ports::IdentityStore;
+use auth_domain::{AuthError, TokenRejection};
+
+use crate::connection::DbConnection;
+use crate::rows::{
+    identity_columns, identity_record, naive, password_metadata, AuthIdentityRow, DeliveryRow, EventRow,
+    IdentityColumns, ProviderIdentityRow, ResetTokenRow,
+};
+use crate::schema::{auth_identity, password_reset_token, provider_identity};
+use crate::tx::{db_error, write_tx, TxError};
+use crate::DieselStore;
+
+/// Runs `$body` with `$c` bound to the backend's own connection, for the statements diesel
+/// cannot express over the multi-backend connection (upserts).
+macro_rules! per_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            DbConnection::Postgresql($c) => $body,
+            DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Writes an event and one pending delivery per sink, inside the caller's transaction.
+pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResult<()> {
+    let ev = &new.event;
+    diesel::insert_into(crate::schema::event::table)
+        .values(EventRow {
+            id: &ev.id,
+            tenant_id: &ev.tenant,
+            name: &ev.name,
+            payload: serde_json::Value::Object(ev.data.clone()).to_string(),
+            sealed_secret: ev.sealed_secret.as_deref(),
+            created_at: naive(ev.created_at),
+            expires_at: ev.expires_at.map(naive),
+        })
+        .execute(conn)?;
+    for sink in &new.sinks {
+        diesel::insert_into(crate::schema::event_delivery::table)
+            .values(DeliveryRow { event_id: &ev.id, sink, attempts: 0, next_attempt_at: naive(ev.created_at) })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+impl IdentityStore for DieselStore {
+    fn find_by_email(&self, tenant: &str, provider: &str, entity_key: &str) -> Result<Option<IdentityRecord>, AuthError> {
+        let mut conn = self.conn()?;
+        provider_identity::table
+            .inner_join(auth_identity::table)
+            .filter(provider_identity::tenant_id.eq(tenant))
+            .filter(provider_identity::provider.eq(provider))
+            .filter(provider_identity::entity_key.eq(entity_key))
+            .filter(auth_identity::tenant_id.eq(tenant))
+            .select(identity_columns())
+            .first::<IdentityColumns>(&mut *conn)
+            .optional()
+            .map_err(db_error)?
+            .map(identity_record)
+            .transpose()
+    }
+
+    fn find_by_id(&self, tenant: &str, auth_identity_id: &str, provider: &str) -> Result<Option<IdentityRecord>, AuthError> {
+        let mut conn = self.conn()?;
+        provider_identity::table
+            .inner_join(auth_identity::table)
+            .filter(auth_identity::id.eq(auth_identity_id))
+            .filter(auth_identity::tenant_id.eq(tenant))
+            .filter(provider_identity::provider.eq(provider))
+            .select(identity_columns())
+            .first::<IdentityColumns>(&mut *conn)
+            .optional()
+            .map_err(db_error)?
+            .map(identity_record)
+            .transpose()
+    }
+
+    fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {
+        let mut conn = self.conn()?;
+        let now = naive(n.created_at);
+        let metadata = password_metadata(&n.password_hash);
+        write_tx(&mut conn, |c| {
+            diesel::insert_into(auth_identity::table)
+                .values(AuthIdentityRow {
+                    id: &n.auth_identity_id,
+                    tenant_id: &n.tenant,
+                    app_metadata: "{}",
+                    security_stamp: &n.security_stamp,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .execute(c)?;
+            diesel::insert_into(provider_identity::table)
+                .values(ProviderIdentityRow {
+                    id: &n.provider_identity_id,
+                    tenant_id: &n.tenant,
+                    auth_identity_id: &n.auth_identity_id,
+                    provider: &n.provider,
+                    entity_id: &n.entity_id,
+                    entity_key: &n.entity_key,
+                    provider_metadata: &metadata,
+                    user_metadata: "{}",
+                    created_at: now,
+                    updated_at: now,
+                })
+                .execute(c)?;
+            Ok(())
+        })
+    }
+
+    fn replace_password_hash_if(
+        &self,
+        tenant: &str,
+        provider_identity_id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let mut conn = self.conn()?;
+        let updated = diesel::update(
+            provider_identity::table
+                .filter(provider_identity::id.eq(provider_identity_id))
+                .filter(provider_identity::tenant_id.eq(tenant))
+                .filter(provider_identity::provider_metadata.eq(password_metadata(expected_hash))),
+        )
+        .set((provider_identity::provider_metadata.eq(password_metadata(new_hash)), provider_identity::updated_at.eq(naive(now))))
+        .execute(&mut *conn)
+        .map_err(db_error)?;
+        Ok(updated == 1)
+    }
+
+    fn store_reset_token(&self, tenant: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
+        let mut conn = self.conn()?;
+        let row = ResetTokenRow {
+            id: &token.id,
+            tenant_id: tenant,
+            provider_identity_id: &token.provider_identity_id,
+            token_hash: &token.token_hash,
+            expires_at: naive(token.expires_at),
+            created_at: naive(token.created_at),
+        };
+        write_tx(&mut conn, |c| {
+            use password_reset_token::dsl as t;
+            let replace = (
+                t::id.eq(row.id),
+                t::token_hash.eq(row.token_hash),
+                t::expires_at.eq(row.expires_at),
+                t::created_at.eq(row.created_at),
+            );
+            per_backend!(c, inner => diesel::insert_into(t::password_reset_token)
+                .values(&row)
+                .on_conflict(t::provider_identity_id)
+                .do_update()
+                .set(replace)
+                .execute(inner))?;
+            insert_event(c, event)?;
+            Ok(())
+        })
+    }
+
+    fn reset_token_is_live(
+        &self,
+        tenant: &str,
+        token_hash: &str,
+        provider_identity_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
+        let mut conn = self.conn()?;
+        let found = password_reset_token::table
+            .filter(password_reset_token::token_hash.eq(token_hash))
+            .filter(password_reset_token::provider_identity_id.eq(provider_identity_id))
+            .filter(password_reset_token::tenant_id.eq(tenant))
+            .filter(password_reset_token::expires_at.gt(naive(now)))
+            .select(password_reset_token::id)
+            .first::<String>(&mut *conn)
+            .optional()
+            .map_err(db_error)?;
+        Ok(found.is_some())
+    }
+
+    fn complete_password_reset(&self, tenant: &str, done: &PasswordResetCompletion, event: &NewEvent) -> Result<(), AuthError> {
+        let mut conn = self.conn()?;
+        let now = naive(done.now);
+        write_tx(&mut conn, |c| {
+            let consumed = diesel::delete(
+                password_reset_token::table
+                    .filter(password_reset_token::token_hash.eq(&done.token_hash))
+                    .filter(password_reset_token::provider_identity_id.eq(&done.provider_identity_id))
+                    .filter(password_reset_token::tenant_id.eq(tenant))
+                    .filter(password_reset_token::expires_at.gt(now)),
+            )
+            .execute(c)?;
+            if consumed != 1 {
+                return Err(TxError::Domain(TokenRejection::Consumed.into()));
+            }
+            diesel::update(provider_identity::table.filter(provider_identity::id.eq(&done.provider_identity_id)))
+                .set((
+                    provider_identity::provider_metadata.eq(password_metadata(&done.new_password_hash)),
+                    provider_identity::updated_at.eq(now),
+                ))
+                .execute(c)?;
+            diesel::update(auth_identity::table.filter(auth_identity::id.eq(&done.auth_identity_id)))
+                .set((auth_identity::security_stamp.eq(&done.new_security_stamp), auth_identity::updated_at.eq(now)))
+                .execute(c)?;
+            insert_event(c, event)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! Row types and the conversions between rows and domain records.
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use diesel::prelude::*;
+use serde_json::{Map, Value};
+
+use auth_domain::event::StoredEvent;
+use auth_domain::model::IdentityRecord;
+use auth_domain::AuthError;
+
+use crate::schema::{auth_identity, event, event_delivery, password_reset_token, provider_identity};
+
+/// Stored times have microsecond precision on both backends.
+pub(crate) fn naive(t: DateTime<Utc>) -> NaiveDateTime {
+    t.trunc_subsecs(6).naive_utc()
+}
+
+pub(crate) fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}
+
+/// `provider_metadata` of an email/password identity: `{"password": "<bcrypt hash>"}`.
+pub(crate) fn password_metadata(hash: &str) -> String {
+    serde_json::json!({ "password": hash }).to_string()
+}
+
+pub(crate) fn json_map(text: &str) -> Result<Map<String, Value>, AuthError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
+        Ok(_) => Err(AuthError::Unexpected("a stored JSON column is not an object".into())),
+        Err(e) => Err(AuthError::unexpected("reading a stored JSON column", e)),
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = auth_identity)]
+pub(crate) struct AuthIdentityRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub app_metadata: &'a str,
+    pub security_stamp: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = provider_identity)]
+pub(crate) struct ProviderIdentityRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub auth_identity_id: &'a str,
+    pub provider: &'a str,
+    pub entity_id: &'a str,
+    pub entity_key: &'a str,
+    pub provider_metadata: &'a str,
+    pub user_metadata: &'a str,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = password_reset_token)]
+pub(crate) struct ResetTokenRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub provider_identity_id: &'a str,
+    pub token_hash: &'a str,
+    pub expires_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = event)]
+pub(crate) struct EventRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub payload: String,
+    pub sealed_secret: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = event_delivery)]
+pub(crate) struct DeliveryRow<'a> {
+    pub event_id: &'a str,
+    pub sink: &'a str,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+}
+
+/// The columns of an identity seen through a provider identity.
+pub(crate) type IdentityColumns = (String, String, String, String, String, String, String, String);
+
+pub(crate) fn identity_columns() -> (
+    auth_identity::id,
+    provider_identity::id,
+    provider_identity::provider,
+    provider_identity::entity_id,
+    provider_identity::provider_metadata,
+    auth_identity::app_metadata,
+    provider_identity::user_metadata,
+    auth_identity::security_stamp,
+) {
+    (
+        auth_identity::id,
+        provider_identity::id,
+        provider_identity::provider,
+        provider_identity::entity_id,
+        provider_identity::provider_metadata,
+        auth_identity::app_metadata,
+        provider_identity::user_metadata,
+        auth_identity::security_stamp,
+    )
+}
+
+pub(crate) fn identity_record(row: IdentityColumns) -> Result<IdentityRecord, AuthError> {
+    let (auth_identity_id, provider_identity_id, provider, entity_id, provider_metadata, app, user, security_stamp) = row;
+    let password_hash = json_map(&provider_metadata)?
+        .get("password")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_default();
+    Ok(IdentityRecord {
+        auth_identity_id,
+        provider_identity_id,
+        provider,
+        entity_id,
+        password_hash,
+        app_metadata: json_map(&app)?,
+        user_metadata: json_map(&user)?,
+        security_stamp,
+    })
+}
+
+/// The columns of an event.
+pub(crate) type EventColumns =
+    (String, String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>);
+
+pub(crate) fn stored_event(row: EventColumns) -> Result<StoredEvent, AuthError> {
+    let (id, tenant, name, payload, sealed_secret, created_at, expires_at) = row;
+    Ok(StoredEvent {
+        id,
+        tenant,
+        name,
+        data: json_map(&payload)?,
+        sealed_secret,
+        created_at: utc(created_at),
+        expires_at: expires_at.map(utc),
+    })
+}

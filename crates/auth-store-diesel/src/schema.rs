@@ -1,0 +1,69 @@
+//! The portable schema: one description for both backends (migrations/postgres and
+//! migrations/sqlite create the same tables).
+
+diesel::table! {
+    auth_identity (id) {
+        id -> Text,
+        tenant_id -> Text,
+        app_metadata -> Text,
+        security_stamp -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    provider_identity (id) {
+        id -> Text,
+        tenant_id -> Text,
+        auth_identity_id -> Text,
+        provider -> Text,
+        entity_id -> Text,
+        entity_key -> Text,
+        provider_metadata -> Text,
+        user_metadata -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    password_reset_token (id) {
+        id -> Text,
+        tenant_id -> Text,
+        provider_identity_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    event (id) {
+        id -> Text,
+        tenant_id -> Text,
+        name -> Text,
+        payload -> Text,
+        sealed_secret -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    event_delivery (event_id, sink) {
+        event_id -> Text,
+        sink -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        expired_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(provider_identity -> auth_identity (auth_identity_id));
+diesel::joinable!(password_reset_token -> provider_identity (provider_identity_id));
+diesel::joinable!(event_delivery -> event (event_id));
+
+diesel::allow_tables_to_appear_in_same_query!(auth_identity, provider_identity, password_reset_token, event, event_delivery);

@@ -1,0 +1,3 @@
+DROP TABLE password_reset_token;
+DROP TABLE provider_identity;
+DROP TABLE auth_identity;

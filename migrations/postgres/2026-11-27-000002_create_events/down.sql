@@ -1,0 +1,2 @@
+DROP TABLE event_delivery;
+DROP TABLE event;
