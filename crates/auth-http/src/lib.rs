@@ -1,1 +1,43 @@
+//! The inbound HTTP adapter: Medusa v2's auth routes on actix-web.
+//!
+//! Handlers turn request DTOs into domain values, run the use cases on the blocking pool (the
+//! ones that hash behind the hashing semaphore), and map `AuthError` to HTTP in one place
+//! (`error`).
 
+mod body;
+mod error;
+mod routes;
+mod state;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{web, App};
+
+pub use error::ApiError;
+pub use state::{AppService, AppState};
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The application: every route, the JSON 404 and 405, the negotiated 401 and the body limit.
+/// The server adds its own middleware (access log) around it.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .wrap(ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, error::negotiate_unauthorized))
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+}

@@ -1,0 +1,122 @@
+//! `/auth/...`: register, login, reset-password, update, callback, providers, token refresh.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use auth_domain::{AuthError, TokenRejection};
+
+use crate::body::{Fields, JsonBody};
+use crate::{ApiError, AppState};
+
+type Scope = web::Path<(String, String)>;
+
+/// `{"token": ...}`, never cached.
+fn token_response(token: String) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "token": token }))
+}
+
+/// The bearer token of the request, if any (`Authorization: Bearer <token>`, any case).
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+}
+
+/// Email and password of register and login: both required strings; other fields ignored.
+fn credentials(body: &JsonBody) -> Result<(String, String), ApiError> {
+    let mut fields = Fields::of(body);
+    let email = fields.string("email");
+    let password = fields.string("password");
+    fields.finish()?;
+    Ok((email, password))
+}
+
+pub(crate) async fn register(state: web::Data<AppState>, path: Scope, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let (email, password) = credentials(&body)?;
+    let token = state.hashing(move |svc| svc.register(&scope, &email, password)).await?;
+    Ok(token_response(token))
+}
+
+pub(crate) async fn login(state: web::Data<AppState>, path: Scope, body: JsonBody) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let (email, password) = credentials(&body)?;
+    let token = state.hashing(move |svc| svc.login(&scope, &email, password)).await?;
+    Ok(token_response(token))
+}
+
+pub(crate) async fn reset_password(
+    state: web::Data<AppState>,
+    path: Scope,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let mut fields = Fields::of(&body);
+    let identifier = fields.string("identifier");
+    let metadata = fields.optional_object("metadata").unwrap_or_default();
+    fields.finish_strict(&["identifier", "metadata"])?;
+    state.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await?;
+    Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
+}
+
+pub(crate) async fn update(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Scope,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let token = bearer(&req).map_err(ApiError::on_reset_route)?;
+    let claims = state.service.verify_reset_token(&scope, &token).map_err(|e| ApiError::from(e).on_reset_route())?;
+    let mut fields = Fields::of(&body);
+    let password = fields.string("password");
+    let email = fields.optional_string("email");
+    fields.finish()?;
+    state
+        .hashing(move |svc| svc.update_password(&claims, email.as_deref(), password))
+        .await
+        .map_err(ApiError::on_reset_route)?;
+    Ok(HttpResponse::Ok().json(json!({ "success": true })))
+}
+
+pub(crate) async fn callback(state: web::Data<AppState>, path: Scope) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    state.service.scope(&actor, &provider)?;
+    Err(AuthError::NotAllowed(format!(
+        "The {provider} provider has no callback: it authenticates with POST /auth/{actor}/{provider}"
+    ))
+    .into())
+}
+
+pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.service.actor_scope(&actor)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "providers": [{
+            "id": "emailpass",
+            "identifier": "emailpass",
+            "display_name": "Email and password",
+            "flow": "credentials",
+        }]
+    })))
+}
+
+pub(crate) async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let token = bearer(&req)?;
+    let fresh = state
+        .blocking(move |svc| {
+            let caller = svc.authenticate(&token)?;
+            svc.refresh(&caller)
+        })
+        .await?;
+    Ok(token_response(fresh))
+}
