@@ -15,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{web, App};
 
-pub use error::ApiError;
+pub use error::{cause_chain, ApiError};
 pub use state::{AppService, AppState};
 
 /// Largest request body accepted (413 beyond).

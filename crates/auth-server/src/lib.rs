@@ -1,1 +1,181 @@
+//! The Xclade Auth server: configuration, composition of the domain with its adapters, and the
+//! background event dispatcher. The binary (`xclade-auth`) is `main.rs`.
 
+pub mod config;
+pub mod dispatcher;
+pub mod secrets;
+pub mod sinks;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::Logger;
+use actix_web::HttpServer;
+use chrono::Duration;
+
+use auth_domain::delivery::{DispatchSettings, Dispatcher};
+use auth_domain::password::{PasswordHasher, PasswordPolicy};
+use auth_domain::ports::{Clock, IdentityStore, SystemClock};
+use auth_domain::secret::SecretBox;
+use auth_domain::service::{AuthService, AuthSettings};
+use auth_domain::token::{TokenCodec, TokenSettings};
+use auth_domain::{model::DEFAULT_TENANT, AuthError};
+use auth_http::AppState;
+use auth_store_diesel::{DieselStore, PoolSettings};
+
+use crate::config::Config;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("{0}: {1}")]
+    Io(String, #[source] std::io::Error),
+}
+
+/// The access log format: the path without the query string (which may carry tokens).
+const ACCESS_LOG: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
+
+fn access_log() -> Logger {
+    Logger::new(ACCESS_LOG).custom_request_replace("method", |req| req.method().to_string())
+}
+
+/// Opens the store and runs the migrations when the configuration asks for it.
+pub fn open_store(config: &Config) -> Result<DieselStore, StartError> {
+    let settings = PoolSettings {
+        max_size: config.database_pool_size,
+        connection_timeout: config.database_timeout,
+    };
+    let store = DieselStore::open(&config.database_url, &settings)?;
+    log::info!("database: {}", config.database_url);
+    Ok(store)
+}
+
+/// Runs the pending migrations and logs what it applied.
+pub fn migrate(store: &DieselStore) -> Result<(), StartError> {
+    let applied = store.run_migrations()?;
+    if applied.is_empty() {
+        log::info!("migrations: the database is up to date");
+    } else {
+        log::info!("migrations applied: {}", applied.join(", "));
+    }
+    Ok(())
+}
+
+/// The server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: Server,
+    dispatcher: Arc<dispatcher::ServerDispatcher>,
+    poll_interval: std::time::Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the database (migrating it unless `MIGRATE_ON_START=false`), composes the service
+    /// and binds the listener (`PORT=0` picks a free port: see `port`). Must be called inside an
+    /// actix system.
+    pub fn build(config: Config) -> Result<Application, StartError> {
+        if config.bcrypt_cost < 10 {
+            log::warn!(
+                "BCRYPT_COST={} is below 10: for tests only, never in production",
+                config.bcrypt_cost
+            );
+        }
+        let store = open_store(&config)?;
+        if config.migrate_on_start {
+            migrate(&store)?;
+        } else if store.pending_migrations()? > 0 {
+            log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
+        }
+        let secret = secrets::jwt_secret(&config)?;
+        let previous: Vec<Vec<u8>> = config.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
+        let tokens = TokenCodec::new(TokenSettings {
+            secret: secret.0.clone(),
+            previous_secrets: previous.clone(),
+            auth_ttl: to_chrono(config.jwt_expires_in),
+            leeway: to_chrono(config.jwt_leeway),
+        });
+        let secret_box = SecretBox::new(&secret.0, &previous);
+        let sinks = sinks::from_config(&config);
+        let settings = AuthSettings {
+            tenant: DEFAULT_TENANT.into(),
+            actor_types: config.actor_types.clone(),
+            password_policy: PasswordPolicy {
+                min_length: config.password_min_length,
+            },
+            reset_ttl: Duration::minutes(15),
+            event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
+        };
+        let service = AuthService::new(
+            Arc::new(store.clone()) as Arc<dyn IdentityStore>,
+            Arc::new(SystemClock) as Arc<dyn Clock>,
+            PasswordHasher::new(config.bcrypt_cost)?,
+            tokens,
+            secret_box.clone(),
+            settings,
+        );
+        let dispatcher = Arc::new(Dispatcher::new(
+            store,
+            SystemClock,
+            sinks,
+            secret_box,
+            DispatchSettings {
+                retry_delay: to_chrono(config.event_retry_delay),
+                batch: 100,
+            },
+        ));
+
+        let state = AppState::new(Arc::new(service), config.hash_concurrency);
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .map_err(|e| StartError::Io(format!("binding {}:{}", config.host, config.port), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartError::Io("reading the bound address".into(), e))?
+            .port();
+        let server = HttpServer::new(move || auth_http::app(state.clone()).wrap(access_log()))
+            .workers(config.http_workers)
+            .listen(listener)
+            .map_err(|e| StartError::Io("listening".into(), e))?
+            .run();
+        log::info!("listening on http://{}:{port}", config.host);
+        Ok(Application {
+            port,
+            server,
+            dispatcher,
+            poll_interval: config.event_poll_interval,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, with the event dispatcher running beside the server.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let dispatcher = dispatcher::spawn(self.dispatcher, self.poll_interval);
+        let result = self.server.await;
+        dispatcher.abort();
+        result
+    }
+}
+
+fn to_chrono(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}

@@ -44,14 +44,24 @@ pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResu
         .execute(conn)?;
     for sink in &new.sinks {
         diesel::insert_into(crate::schema::event_delivery::table)
-            .values(DeliveryRow { event_id: &ev.id, sink, attempts: 0, next_attempt_at: naive(ev.created_at) })
+            .values(DeliveryRow {
+                event_id: &ev.id,
+                sink,
+                attempts: 0,
+                next_attempt_at: naive(ev.created_at),
+            })
             .execute(conn)?;
     }
     Ok(())
 }
 
 impl IdentityStore for DieselStore {
-    fn find_by_email(&self, tenant: &str, provider: &str, entity_key: &str) -> Result<Option<IdentityRecord>, AuthError> {
+    fn find_by_email(
+        &self,
+        tenant: &str,
+        provider: &str,
+        entity_key: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError> {
         let mut conn = self.conn()?;
         provider_identity::table
             .inner_join(auth_identity::table)
@@ -67,7 +77,12 @@ impl IdentityStore for DieselStore {
             .transpose()
     }
 
-    fn find_by_id(&self, tenant: &str, auth_identity_id: &str, provider: &str) -> Result<Option<IdentityRecord>, AuthError> {
+    fn find_by_id(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        provider: &str,
+    ) -> Result<Option<IdentityRecord>, AuthError> {
         let mut conn = self.conn()?;
         provider_identity::table
             .inner_join(auth_identity::table)
@@ -130,7 +145,10 @@ impl IdentityStore for DieselStore {
                 .filter(provider_identity::tenant_id.eq(tenant))
                 .filter(provider_identity::provider_metadata.eq(password_metadata(expected_hash))),
         )
-        .set((provider_identity::provider_metadata.eq(password_metadata(new_hash)), provider_identity::updated_at.eq(naive(now))))
+        .set((
+            provider_identity::provider_metadata.eq(password_metadata(new_hash)),
+            provider_identity::updated_at.eq(naive(now)),
+        ))
         .execute(&mut *conn)
         .map_err(db_error)?;
         Ok(updated == 1)
@@ -185,7 +203,12 @@ impl IdentityStore for DieselStore {
         Ok(found.is_some())
     }
 
-    fn complete_password_reset(&self, tenant: &str, done: &PasswordResetCompletion, event: &NewEvent) -> Result<(), AuthError> {
+    fn complete_password_reset(
+        &self,
+        tenant: &str,
+        done: &PasswordResetCompletion,
+        event: &NewEvent,
+    ) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
         let now = naive(done.now);
         write_tx(&mut conn, |c| {
@@ -207,7 +230,10 @@ impl IdentityStore for DieselStore {
                 ))
                 .execute(c)?;
             diesel::update(auth_identity::table.filter(auth_identity::id.eq(&done.auth_identity_id)))
-                .set((auth_identity::security_stamp.eq(&done.new_security_stamp), auth_identity::updated_at.eq(now)))
+                .set((
+                    auth_identity::security_stamp.eq(&done.new_security_stamp),
+                    auth_identity::updated_at.eq(now),
+                ))
                 .execute(c)?;
             insert_event(c, event)?;
             Ok(())

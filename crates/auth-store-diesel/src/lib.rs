@@ -20,8 +20,8 @@ use diesel::connection::SimpleConnection;
 
 use auth_domain::AuthError;
 
-pub use connection::{DatabaseUrl, DbConnection, DbPool};
 use connection::{path_str, Manager};
+pub use connection::{DatabaseUrl, DbConnection, DbPool};
 use tx::db_error;
 
 /// Pool settings.

@@ -66,4 +66,10 @@ diesel::joinable!(provider_identity -> auth_identity (auth_identity_id));
 diesel::joinable!(password_reset_token -> provider_identity (provider_identity_id));
 diesel::joinable!(event_delivery -> event (event_id));
 
-diesel::allow_tables_to_appear_in_same_query!(auth_identity, provider_identity, password_reset_token, event, event_delivery);
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_identity,
+    provider_identity,
+    password_reset_token,
+    event,
+    event_delivery
+);

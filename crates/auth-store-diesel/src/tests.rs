@@ -23,7 +23,10 @@ struct Db {
 }
 
 fn settings() -> PoolSettings {
-    PoolSettings { max_size: 4, connection_timeout: StdDuration::from_secs(5) }
+    PoolSettings {
+        max_size: 4,
+        connection_timeout: StdDuration::from_secs(5),
+    }
 }
 
 fn sqlite() -> Db {
@@ -31,14 +34,22 @@ fn sqlite() -> Db {
     let url = DatabaseUrl::Sqlite(dir.path().join("db/auth.sqlite"));
     let store = DieselStore::open(&url, &settings()).unwrap();
     store.run_migrations().unwrap();
-    Db { store, _sqlite_dir: Some(dir), _pg: None }
+    Db {
+        store,
+        _sqlite_dir: Some(dir),
+        _pg: None,
+    }
 }
 
 fn postgres() -> Option<Db> {
     let pg = PgTestDatabase::create()?;
     let store = DieselStore::open(&DatabaseUrl::parse(&pg.url), &settings()).unwrap();
     store.run_migrations().unwrap();
-    Some(Db { store, _sqlite_dir: None, _pg: Some(pg) })
+    Some(Db {
+        store,
+        _sqlite_dir: None,
+        _pg: Some(pg),
+    })
 }
 
 /// Runs a test body on SQLite, then on PostgreSQL when it is reachable.
@@ -78,13 +89,25 @@ fn identities_are_unique_per_key_and_found_by_key_and_id() {
         store.create_identity(&first).unwrap();
         let again = store.create_identity(&identity("ann@example.COM"));
         assert!(matches!(again, Err(AuthError::Duplicate(_))), "{again:?}");
-        let found = store.find_by_email("default", "emailpass", "ann@example.com").unwrap().unwrap();
+        let found = store
+            .find_by_email("default", "emailpass", "ann@example.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(found.entity_id, "Ann@Example.com");
         assert_eq!(found.password_hash, "$2b$04$hash");
-        assert!(store.find_by_email("other-tenant", "emailpass", "ann@example.com").unwrap().is_none());
-        let by_id = store.find_by_id("default", &first.auth_identity_id, "emailpass").unwrap().unwrap();
+        assert!(store
+            .find_by_email("other-tenant", "emailpass", "ann@example.com")
+            .unwrap()
+            .is_none());
+        let by_id = store
+            .find_by_id("default", &first.auth_identity_id, "emailpass")
+            .unwrap()
+            .unwrap();
         assert_eq!(by_id, found);
-        assert!(store.find_by_id("default", "authid_nope", "emailpass").unwrap().is_none());
+        assert!(store
+            .find_by_id("default", "authid_nope", "emailpass")
+            .unwrap()
+            .is_none());
     });
 }
 
@@ -94,16 +117,33 @@ fn the_conditional_rehash_writes_only_over_the_verified_hash() {
         let n = identity("a@b.c");
         store.create_identity(&n).unwrap();
         let pid = &n.provider_identity_id;
-        assert!(store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$new", Utc::now()).unwrap());
-        assert!(!store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$stale", Utc::now()).unwrap());
+        assert!(store
+            .replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$new", Utc::now())
+            .unwrap());
+        assert!(!store
+            .replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$stale", Utc::now())
+            .unwrap());
         let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
         assert_eq!(found.password_hash, "$2b$05$new");
     });
 }
 
 fn reset_event(secrets: &SecretBox, now: chrono::DateTime<Utc>) -> NewEvent {
-    let event = StoredEvent::password_reset(secrets, "default", "a@b.c", "customer", "tok", Default::default(), now, now + Duration::minutes(15)).unwrap();
-    NewEvent { event, sinks: vec!["file".into(), "log".into()] }
+    let event = StoredEvent::password_reset(
+        secrets,
+        "default",
+        "a@b.c",
+        "customer",
+        "tok",
+        Default::default(),
+        now,
+        now + Duration::minutes(15),
+    )
+    .unwrap();
+    NewEvent {
+        event,
+        sinks: vec!["file".into(), "log".into()],
+    }
 }
 
 #[test]
@@ -120,11 +160,21 @@ fn reset_tokens_are_replaced_and_consumed_once() {
             expires_at: now + Duration::minutes(15),
             created_at: now,
         };
-        store.store_reset_token("default", &token("h1"), &reset_event(&secrets, now)).unwrap();
-        store.store_reset_token("default", &token("h2"), &reset_event(&secrets, now)).unwrap();
-        assert!(!store.reset_token_is_live("default", "h1", &n.provider_identity_id, now).unwrap());
-        assert!(store.reset_token_is_live("default", "h2", &n.provider_identity_id, now).unwrap());
-        assert!(!store.reset_token_is_live("default", "h2", &n.provider_identity_id, now + Duration::minutes(16)).unwrap());
+        store
+            .store_reset_token("default", &token("h1"), &reset_event(&secrets, now))
+            .unwrap();
+        store
+            .store_reset_token("default", &token("h2"), &reset_event(&secrets, now))
+            .unwrap();
+        assert!(!store
+            .reset_token_is_live("default", "h1", &n.provider_identity_id, now)
+            .unwrap());
+        assert!(store
+            .reset_token_is_live("default", "h2", &n.provider_identity_id, now)
+            .unwrap());
+        assert!(!store
+            .reset_token_is_live("default", "h2", &n.provider_identity_id, now + Duration::minutes(16))
+            .unwrap());
         let done = |hash: &str| PasswordResetCompletion {
             token_hash: hash.into(),
             auth_identity_id: n.auth_identity_id.clone(),
@@ -133,14 +183,26 @@ fn reset_tokens_are_replaced_and_consumed_once() {
             new_security_stamp: "stamp2".into(),
             now,
         };
-        let changed = NewEvent { event: StoredEvent::password_changed("default", "a@b.c", "customer", now), sinks: vec!["file".into()] };
+        let changed = NewEvent {
+            event: StoredEvent::password_changed("default", "a@b.c", "customer", now),
+            sinks: vec!["file".into()],
+        };
         let stale = store.complete_password_reset("default", &done("h1"), &changed);
-        assert!(matches!(stale, Err(AuthError::Unauthenticated(TokenRejection::Consumed))), "{stale:?}");
+        assert!(
+            matches!(stale, Err(AuthError::Unauthenticated(TokenRejection::Consumed))),
+            "{stale:?}"
+        );
         store.complete_password_reset("default", &done("h2"), &changed).unwrap();
         let replay = store.complete_password_reset("default", &done("h2"), &changed);
-        assert!(matches!(replay, Err(AuthError::Unauthenticated(TokenRejection::Consumed))));
+        assert!(matches!(
+            replay,
+            Err(AuthError::Unauthenticated(TokenRejection::Consumed))
+        ));
         let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
-        assert_eq!((found.password_hash.as_str(), found.security_stamp.as_str()), ("$2b$04$reset", "stamp2"));
+        assert_eq!(
+            (found.password_hash.as_str(), found.security_stamp.as_str()),
+            ("$2b$04$reset", "stamp2")
+        );
         // Two reset events with two sinks each, and one password_changed with one sink.
         assert_eq!(store.due_deliveries(now, 100).unwrap().len(), 5);
     });
@@ -167,7 +229,9 @@ fn the_outbox_tracks_each_sink_and_erases_settled_secrets() {
         assert_eq!(due.len(), 2);
         assert_eq!(due[0].event, ev.event);
         store.record_delivered(&id, "file", now).unwrap();
-        store.record_failure(&id, "log", "receiver down", now + Duration::seconds(30)).unwrap();
+        store
+            .record_failure(&id, "log", "receiver down", now + Duration::seconds(30))
+            .unwrap();
         assert!(store.due_deliveries(now, 10).unwrap().is_empty());
         assert_eq!(store.erase_settled_secrets(now).unwrap(), 0, "log still needs it");
         let later = store.due_deliveries(now + Duration::seconds(31), 10).unwrap();
@@ -209,6 +273,11 @@ fn a_serialization_failure_is_retried_then_answers_conflict() {
 fn an_unreachable_postgres_reports_the_real_error() {
     let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none");
     let err = DieselStore::open(&url, &settings()).unwrap_err();
-    let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
-    assert!(cause.contains("127.0.0.1") || cause.to_lowercase().contains("refused"), "{cause}");
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(
+        cause.contains("127.0.0.1") || cause.to_lowercase().contains("refused"),
+        "{cause}"
+    );
 }

@@ -13,7 +13,9 @@ type Scope = web::Path<(String, String)>;
 
 /// `{"token": ...}`, never cached.
 fn token_response(token: String) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "token": token }))
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "token": token }))
 }
 
 /// The bearer token of the request, if any (`Authorization: Bearer <token>`, any case).
@@ -37,7 +39,11 @@ fn credentials(body: &JsonBody) -> Result<(String, String), ApiError> {
     Ok((email, password))
 }
 
-pub(crate) async fn register(state: web::Data<AppState>, path: Scope, body: JsonBody) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn register(
+    state: web::Data<AppState>,
+    path: Scope,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
     let (actor, provider) = path.into_inner();
     let scope = state.service.scope(&actor, &provider)?;
     let (email, password) = credentials(&body)?;
@@ -64,8 +70,12 @@ pub(crate) async fn reset_password(
     let identifier = fields.string("identifier");
     let metadata = fields.optional_object("metadata").unwrap_or_default();
     fields.finish_strict(&["identifier", "metadata"])?;
-    state.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await?;
-    Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
+    state
+        .blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata))
+        .await?;
+    Ok(HttpResponse::Created()
+        .content_type(ContentType::plaintext())
+        .body("Created"))
 }
 
 pub(crate) async fn update(
@@ -77,7 +87,10 @@ pub(crate) async fn update(
     let (actor, provider) = path.into_inner();
     let scope = state.service.scope(&actor, &provider)?;
     let token = bearer(&req).map_err(ApiError::on_reset_route)?;
-    let claims = state.service.verify_reset_token(&scope, &token).map_err(|e| ApiError::from(e).on_reset_route())?;
+    let claims = state
+        .service
+        .verify_reset_token(&scope, &token)
+        .map_err(|e| ApiError::from(e).on_reset_route())?;
     let mut fields = Fields::of(&body);
     let password = fields.string("password");
     let email = fields.optional_string("email");

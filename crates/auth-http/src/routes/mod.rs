@@ -30,7 +30,11 @@ fn resource(path: &str) -> Resource {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed(format!("Method {} is not allowed on {}", req.method(), req.path())))
+    Err(ApiError::method_not_allowed(format!(
+        "Method {} is not allowed on {}",
+        req.method(),
+        req.path()
+    )))
 }
 
 pub(crate) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -1,0 +1,226 @@
+//! Configuration from the environment (and `.env` in development). Every key is documented in
+//! docs/configuration.md.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auth_store_diesel::DatabaseUrl;
+
+/// A secret from the environment; `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub database_pool_size: u32,
+    pub database_timeout: Duration,
+    pub migrate_on_start: bool,
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_previous: Vec<Secret>,
+    pub jwt_expires_in: Duration,
+    pub jwt_leeway: Duration,
+    pub bcrypt_cost: u32,
+    pub hash_concurrency: usize,
+    pub http_workers: usize,
+    pub password_min_length: usize,
+    pub actor_types: Vec<String>,
+    pub reset_password_url: String,
+    pub events_file: Option<PathBuf>,
+    pub log_sink: Option<bool>,
+    pub event_retry_delay: Duration,
+    pub event_poll_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+pub const DEFAULT_RESET_PASSWORD_URL: &str = "http://localhost:8000/reset-password?token={token}&email={email}";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |key: &str| lookup(key).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => DatabaseUrl::parse(&url),
+            None => DatabaseUrl::Sqlite(data_dir.join("xclade-auth.sqlite")),
+        };
+        let bcrypt_cost = parse_num("BCRYPT_COST", get("BCRYPT_COST"), 12u32)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(invalid("BCRYPT_COST", "must be within 4..=31"));
+        }
+        let actor_types: Vec<String> = get("ACTOR_TYPES")
+            .unwrap_or_else(|| "customer,user".into())
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if actor_types.is_empty() {
+            return Err(invalid("ACTOR_TYPES", "must name at least one actor type"));
+        }
+        if let Some(bad) = actor_types
+            .iter()
+            .find(|a| !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Err(invalid(
+                "ACTOR_TYPES",
+                &format!("{bad:?} is not a name of letters, digits and _"),
+            ));
+        }
+        let config = Config {
+            host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            port: parse_num("PORT", get("PORT"), 9000u16)?,
+            database_pool_size: parse_num("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10u32)?.max(1),
+            database_timeout: parse_duration("DATABASE_TIMEOUT", get("DATABASE_TIMEOUT"), Duration::from_secs(5))?,
+            migrate_on_start: parse_bool("MIGRATE_ON_START", get("MIGRATE_ON_START"))?.unwrap_or(true),
+            jwt_secret: lookup("JWT_SECRET")
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret(s.into_bytes())),
+            jwt_secret_previous: lookup("JWT_SECRET_PREVIOUS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret(s.as_bytes().to_vec()))
+                .collect(),
+            jwt_expires_in: parse_duration("JWT_EXPIRES_IN", get("JWT_EXPIRES_IN"), Duration::from_secs(86_400))?,
+            jwt_leeway: parse_duration("JWT_LEEWAY", get("JWT_LEEWAY"), Duration::from_secs(30))?,
+            bcrypt_cost,
+            hash_concurrency: parse_num("HASH_CONCURRENCY", get("HASH_CONCURRENCY"), cores)?.max(1),
+            http_workers: parse_num("HTTP_WORKERS", get("HTTP_WORKERS"), cores)?.max(1),
+            password_min_length: parse_num("PASSWORD_MIN_LENGTH", get("PASSWORD_MIN_LENGTH"), 8usize)?,
+            actor_types,
+            reset_password_url: get("RESET_PASSWORD_URL").unwrap_or_else(|| DEFAULT_RESET_PASSWORD_URL.into()),
+            events_file: get("EVENTS_FILE").map(PathBuf::from),
+            log_sink: parse_bool("LOG_SINK", get("LOG_SINK"))?,
+            event_retry_delay: parse_duration(
+                "EVENT_RETRY_INITIAL",
+                get("EVENT_RETRY_INITIAL"),
+                Duration::from_secs(1),
+            )?,
+            event_poll_interval: parse_duration(
+                "EVENT_POLL_INTERVAL",
+                get("EVENT_POLL_INTERVAL"),
+                Duration::from_millis(500),
+            )?,
+            data_dir,
+            database_url,
+        };
+        if config.jwt_expires_in.is_zero() {
+            return Err(invalid("JWT_EXPIRES_IN", "must be longer than zero"));
+        }
+        if config.password_min_length == 0 {
+            return Err(invalid("PASSWORD_MIN_LENGTH", "must be at least 1"));
+        }
+        Ok(config)
+    }
+}
+
+fn invalid(key: &'static str, reason: &str) -> ConfigError {
+    ConfigError {
+        key,
+        reason: reason.to_string(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid(key, &format!("{v:?} is not a valid number"))),
+    }
+}
+
+fn parse_bool(key: &'static str, value: Option<String>) -> Result<Option<bool>, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+        Some(other) => Err(invalid(key, &format!("{other:?} is not true or false"))),
+    }
+}
+
+/// A duration: a number followed by `ms`, `s`, `m`, `h` or `d`, or bare seconds.
+pub fn parse_duration(key: &'static str, value: Option<String>, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(v) = value else { return Ok(default) };
+    let bad = || invalid(key, &format!("{v:?} is not a duration (e.g. 250ms, 30s, 15m, 1h, 1d)"));
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, unit) = v.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let millis = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(millis).map(Duration::from_millis).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn zero_configuration_means_sqlite_in_data_on_port_9000() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 9000));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from("./data/xclade-auth.sqlite"))
+        );
+        assert_eq!(c.jwt_expires_in, Duration::from_secs(86_400));
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.actor_types, ["customer", "user"]);
+        assert!(c.migrate_on_start);
+    }
+
+    #[test]
+    fn durations_take_units_or_bare_seconds() {
+        let d = |v: &str| parse_duration("X", Some(v.into()), Duration::ZERO);
+        assert_eq!(d("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(d("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(d("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(d("1d").unwrap(), Duration::from_secs(86_400));
+        assert!(d("1w").is_err());
+        assert!(d("abc").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_never_echo_secrets() {
+        assert_eq!(config(&[("BCRYPT_COST", "3")]).unwrap_err().key, "BCRYPT_COST");
+        assert_eq!(config(&[("PORT", "x")]).unwrap_err().key, "PORT");
+        assert_eq!(config(&[("LOG_SINK", "maybe")]).unwrap_err().key, "LOG_SINK");
+        let c = config(&[("JWT_SECRET", "s3cret-value"), ("JWT_SECRET_PREVIOUS", "old1, old2")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        assert_eq!(c.jwt_secret_previous.len(), 2);
+    }
+}
