@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::secret::SecretBox;
+use crate::token::ResetClaims;
 use crate::AuthError;
 
 pub const PASSWORD_RESET: &str = "auth.password_reset";
@@ -43,33 +44,31 @@ pub struct Envelope {
 }
 
 impl StoredEvent {
-    /// `auth.password_reset` with Medusa's payload; the token is sealed.
+    /// `auth.password_reset` with Medusa's payload for the reset token `token` whose claims are
+    /// `claims`; the token is sealed, and the event expires with it.
     pub fn password_reset(
         secrets: &SecretBox,
-        tenant: &str,
-        entity_id: &str,
-        actor_type: &str,
+        claims: &ResetClaims,
         token: &str,
         metadata: Map<String, Value>,
         created_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
     ) -> Result<StoredEvent, AuthError> {
         let id = crate::model::new_id("evt");
         let sealed = secrets.seal(token, &id)?;
         let data = json_object(json!({
-            "entity_id": entity_id,
-            "actor_type": actor_type,
+            "entity_id": claims.entity_id,
+            "actor_type": claims.actor_type,
             "token": null,
             "metadata": metadata,
         }));
         Ok(StoredEvent {
             id,
-            tenant: tenant.into(),
+            tenant: claims.tenant.clone(),
             name: PASSWORD_RESET.into(),
             data,
             sealed_secret: Some(sealed),
             created_at,
-            expires_at: Some(expires_at),
+            expires_at: DateTime::from_timestamp(claims.exp, 0),
         })
     }
 
@@ -122,21 +121,24 @@ fn json_object(value: Value) -> Map<String, Value> {
 mod tests {
     use super::*;
 
+    fn reset_claims(now: DateTime<Utc>) -> ResetClaims {
+        ResetClaims {
+            entity_id: "A@b.c".into(),
+            provider: "emailpass".into(),
+            actor_type: "customer".into(),
+            purpose: "reset".into(),
+            tenant: "default".into(),
+            jti: "j".into(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + 900,
+        }
+    }
+
     #[test]
     fn the_stored_form_holds_no_token_and_the_envelope_restores_it() {
         let secrets = SecretBox::new(b"k", &[]);
         let now = Utc::now();
-        let ev = StoredEvent::password_reset(
-            &secrets,
-            "default",
-            "A@b.c",
-            "customer",
-            "tok.en.x",
-            Map::new(),
-            now,
-            now,
-        )
-        .unwrap();
+        let ev = StoredEvent::password_reset(&secrets, &reset_claims(now), "tok.en.x", Map::new(), now).unwrap();
         assert_eq!(ev.data["token"], Value::Null);
         assert!(!serde_json::to_string(&ev.data).unwrap().contains("tok.en.x"));
         let env = ev.envelope(&secrets).unwrap();

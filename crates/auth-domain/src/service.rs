@@ -230,16 +230,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
             exp: expires_at.timestamp(),
         };
         let token = self.tokens.issue_reset(&claims)?;
-        let event = StoredEvent::password_reset(
-            &self.secrets,
-            tenant,
-            &identity.entity_id,
-            &scope.actor_type,
-            &token,
-            metadata,
-            now,
-            expires_at,
-        )?;
+        let event = StoredEvent::password_reset(&self.secrets, &claims, &token, metadata, now)?;
         let reset = NewResetToken {
             id: new_id("authprt"),
             provider_identity_id: identity.provider_identity_id.clone(),

@@ -14,7 +14,7 @@ const POSTGRES: EmbeddedMigrations = embed_migrations!("../../migrations/postgre
 const SQLITE: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
 /// An arbitrary constant naming the migration lock ("xclade" in ASCII).
-const MIGRATION_LOCK: i64 = 0x78_636c_6164_65;
+const MIGRATION_LOCK: i64 = 0x7863_6c61_6465;
 
 impl DieselStore {
     /// Runs the pending migrations; returns the names of those applied.

@@ -10,6 +10,7 @@ use auth_domain::event::{NewEvent, StoredEvent};
 use auth_domain::model::{new_id, NewIdentity, NewResetToken, PasswordResetCompletion};
 use auth_domain::ports::{Clock, EventOutbox, IdentityStore, SystemClock};
 use auth_domain::secret::SecretBox;
+use auth_domain::token::ResetClaims;
 use auth_domain::{AuthError, TokenRejection};
 
 use crate::testing::PgTestDatabase;
@@ -129,17 +130,17 @@ fn the_conditional_rehash_writes_only_over_the_verified_hash() {
 }
 
 fn reset_event(secrets: &SecretBox, now: chrono::DateTime<Utc>) -> NewEvent {
-    let event = StoredEvent::password_reset(
-        secrets,
-        "default",
-        "a@b.c",
-        "customer",
-        "tok",
-        Default::default(),
-        now,
-        now + Duration::minutes(15),
-    )
-    .unwrap();
+    let claims = ResetClaims {
+        entity_id: "a@b.c".into(),
+        provider: "emailpass".into(),
+        actor_type: "customer".into(),
+        purpose: "reset".into(),
+        tenant: "default".into(),
+        jti: "j".into(),
+        iat: now.timestamp(),
+        exp: (now + Duration::minutes(15)).timestamp(),
+    };
+    let event = StoredEvent::password_reset(secrets, &claims, "tok", Default::default(), now).unwrap();
     NewEvent {
         event,
         sinks: vec!["file".into(), "log".into()],

@@ -1,1 +1,14 @@
+//! Integration tests: the real server over real HTTP, on SQLite and on PostgreSQL, each test
+//! with its own database. One test binary (design §8).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod helpers;
+
+mod concurrency;
+mod events;
+mod login;
+mod refresh;
+mod register;
+mod reset;
+mod routes;
+mod secrets;

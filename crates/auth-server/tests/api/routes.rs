@@ -1,0 +1,90 @@
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_backends;
+
+on_both_backends!(
+    providers_lists_emailpass,
+    callback_is_not_allowed_for_emailpass,
+    health_answers,
+    unknown_routes_and_methods_answer_json,
+    oversized_and_malformed_bodies_are_refused,
+);
+
+fn providers_lists_emailpass(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let r = app.request("GET", "/auth/customer/providers", None, &[("x-medusa-locale", "")]);
+    r.assert_json(
+        200,
+        json!({"providers": [{"id": "emailpass", "identifier": "emailpass", "display_name": "Email and password", "flow": "credentials"}]}),
+    );
+    let r = app.request("GET", "/auth/admin/providers", None, &[]);
+    assert_eq!((r.status, r.json()["type"].clone()), (400, json!("not_allowed")));
+}
+
+fn callback_is_not_allowed_for_emailpass(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    for method in ["GET", "POST"] {
+        let r = app.request(method, "/auth/customer/emailpass/callback?code=x", None, &[]);
+        assert_eq!(
+            (r.status, r.json()["type"].clone()),
+            (400, json!("not_allowed")),
+            "{method}"
+        );
+        assert!(r.json()["message"].as_str().unwrap().contains("emailpass"));
+    }
+    let r = app.request("GET", "/auth/customer/google/callback", None, &[]);
+    assert_eq!(r.status, 400);
+}
+
+fn health_answers(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let r = app.request("GET", "/health", None, &[]);
+    assert_eq!((r.status, r.text.as_str()), (200, "OK"));
+}
+
+fn unknown_routes_and_methods_answer_json(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    for path in [
+        "/",
+        "/nope",
+        "/auth",
+        "/auth/customer/emailpass/register/extra",
+        "/store/customers/me",
+    ] {
+        let r = app.request("GET", path, None, &[]);
+        assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"), "{path}");
+        assert_eq!(r.json()["type"], "not_found");
+    }
+    for (method, path) in [
+        ("GET", "/auth/token/refresh"),
+        ("GET", "/auth/customer/emailpass"),
+        ("GET", "/auth/customer/emailpass/register"),
+        ("PUT", "/auth/customer/emailpass/update"),
+        ("DELETE", "/auth/customer/emailpass/reset-password"),
+        ("POST", "/auth/customer/providers"),
+        ("POST", "/health"),
+    ] {
+        let r = app.request(method, path, None, &[]);
+        assert_eq!(
+            (r.status, r.content_type.as_str()),
+            (405, "application/json"),
+            "{method} {path}"
+        );
+        assert_eq!(r.json()["type"], "not_allowed");
+    }
+}
+
+fn oversized_and_malformed_bodies_are_refused(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let before = app.db().fingerprint();
+    let huge = format!(r#"{{"email":"a@b.c","password":"{}"}}"#, "x".repeat(70 * 1024));
+    let r = app.post("/auth/customer/emailpass/register", &huge);
+    assert_eq!((r.status, r.content_type.as_str()), (413, "application/json"));
+    assert_eq!(r.json()["type"], "payload_too_large");
+    app.post("/auth/customer/emailpass/register", "{\"email\":")
+        .assert_invalid("not valid JSON");
+    app.post("/auth/customer/emailpass/register", "\"just a string\"")
+        .assert_invalid("JSON object");
+    assert_eq!(app.db().fingerprint(), before);
+}
