@@ -93,13 +93,13 @@ impl Application {
                 config.bcrypt_cost
             );
         }
+        let secret = secrets::jwt_secret(&config)?;
         let store = open_store(&config)?;
         if config.migrate_on_start {
             migrate(&store)?;
         } else if store.pending_migrations()? > 0 {
             log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
         }
-        let secret = secrets::jwt_secret(&config)?;
         let previous: Vec<Vec<u8>> = config.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
         let tokens = TokenCodec::new(TokenSettings {
             secret: secret.0.clone(),

@@ -1,6 +1,7 @@
 //! Test support shared by the crates' test suites (design §8): a fresh PostgreSQL database per
 //! test, skipped with a notice when PostgreSQL is unreachable, unless `XCLADE_REQUIRE` names `pg`.
 
+use std::io::Write;
 use std::sync::Once;
 
 use diesel::connection::SimpleConnection;
@@ -39,10 +40,13 @@ impl PgTestDatabase {
                     "XCLADE_REQUIRE=pg but PostgreSQL at {PG_URL_VAR} is unreachable: {e}"
                 );
                 SKIP_NOTICE.call_once(|| {
-                    eprintln!(
-                        "\n*** PostgreSQL unreachable ({e}): the PostgreSQL suite was SKIPPED. \
+                    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests.
+                    let reason = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                    let notice = format!(
+                        "\n*** PostgreSQL unreachable ({reason}): the PostgreSQL suite was SKIPPED. \
                          Set {PG_URL_VAR}, or XCLADE_REQUIRE=pg to make this a failure. ***\n"
                     );
+                    let _ = std::io::stderr().write_all(notice.as_bytes());
                 });
                 return None;
             }

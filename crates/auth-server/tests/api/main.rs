@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod cli;
 mod concurrency;
 mod events;
 mod login;
