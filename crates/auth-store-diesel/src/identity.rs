@@ -28,6 +28,38 @@ macro_rules! per_backend {
     };
 }
 
+type IdentityQuery<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::Select<
+        diesel::dsl::InnerJoin<provider_identity::table, auth_identity::table>,
+        crate::rows::IdentitySelection,
+    >,
+    <DbConnection as diesel::Connection>::Backend,
+>;
+
+/// The identities of `tenant` through their `provider` identity, as `IdentityColumns`.
+fn identities<'a>(tenant: &str, provider: &str) -> IdentityQuery<'a> {
+    provider_identity::table
+        .inner_join(auth_identity::table)
+        .select(identity_columns())
+        .into_boxed()
+        .filter(provider_identity::tenant_id.eq(tenant.to_string()))
+        .filter(auth_identity::tenant_id.eq(tenant.to_string()))
+        .filter(provider_identity::provider.eq(provider.to_string()))
+}
+
+impl DieselStore {
+    fn first_identity(&self, query: IdentityQuery<'_>) -> Result<Option<IdentityRecord>, AuthError> {
+        let mut conn = self.conn()?;
+        query
+            .first::<IdentityColumns>(&mut *conn)
+            .optional()
+            .map_err(db_error)?
+            .map(identity_record)
+            .transpose()
+    }
+}
+
 /// Writes an event and one pending delivery per sink, inside the caller's transaction.
 pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResult<()> {
     let ev = &new.event;
@@ -62,19 +94,9 @@ impl IdentityStore for DieselStore {
         provider: &str,
         entity_key: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        let mut conn = self.conn()?;
-        provider_identity::table
-            .inner_join(auth_identity::table)
-            .filter(provider_identity::tenant_id.eq(tenant))
-            .filter(provider_identity::provider.eq(provider))
-            .filter(provider_identity::entity_key.eq(entity_key))
-            .filter(auth_identity::tenant_id.eq(tenant))
-            .select(identity_columns())
-            .first::<IdentityColumns>(&mut *conn)
-            .optional()
-            .map_err(db_error)?
-            .map(identity_record)
-            .transpose()
+        self.first_identity(
+            identities(tenant, provider).filter(provider_identity::entity_key.eq(entity_key.to_string())),
+        )
     }
 
     fn find_by_id(
@@ -83,18 +105,7 @@ impl IdentityStore for DieselStore {
         auth_identity_id: &str,
         provider: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        let mut conn = self.conn()?;
-        provider_identity::table
-            .inner_join(auth_identity::table)
-            .filter(auth_identity::id.eq(auth_identity_id))
-            .filter(auth_identity::tenant_id.eq(tenant))
-            .filter(provider_identity::provider.eq(provider))
-            .select(identity_columns())
-            .first::<IdentityColumns>(&mut *conn)
-            .optional()
-            .map_err(db_error)?
-            .map(identity_record)
-            .transpose()
+        self.first_identity(identities(tenant, provider).filter(auth_identity::id.eq(auth_identity_id.to_string())))
     }
 
     fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {

@@ -94,7 +94,7 @@ pub(crate) struct DeliveryRow<'a> {
 /// The columns of an identity seen through a provider identity.
 pub(crate) type IdentityColumns = (String, String, String, String, String, String, String, String);
 
-pub(crate) fn identity_columns() -> (
+pub(crate) type IdentitySelection = (
     auth_identity::id,
     provider_identity::id,
     provider_identity::provider,
@@ -103,7 +103,9 @@ pub(crate) fn identity_columns() -> (
     auth_identity::app_metadata,
     provider_identity::user_metadata,
     auth_identity::security_stamp,
-) {
+);
+
+pub(crate) fn identity_columns() -> IdentitySelection {
     (
         auth_identity::id,
         provider_identity::id,

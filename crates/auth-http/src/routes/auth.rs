@@ -4,10 +4,11 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use auth_domain::service::Scope as DomainScope;
 use auth_domain::{AuthError, TokenRejection};
 
 use crate::body::{Fields, JsonBody};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppService, AppState};
 
 type Scope = web::Path<(String, String)>;
 
@@ -30,13 +31,26 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
 }
 
-/// Email and password of register and login: both required strings; other fields ignored.
-fn credentials(body: &JsonBody) -> Result<(String, String), ApiError> {
-    let mut fields = Fields::of(body);
+/// Register and login: the same body (`email`, `password`, other fields ignored), a use case
+/// that hashes, and a token in answer.
+type CredentialUseCase = fn(&AppService, &DomainScope, &str, String) -> Result<String, AuthError>;
+
+async fn with_credentials(
+    state: web::Data<AppState>,
+    path: Scope,
+    body: JsonBody,
+    use_case: CredentialUseCase,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let mut fields = Fields::of(&body);
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
-    Ok((email, password))
+    let token = state
+        .hashing(move |svc| use_case(svc, &scope, &email, password))
+        .await?;
+    Ok(token_response(token))
 }
 
 pub(crate) async fn register(
@@ -44,19 +58,11 @@ pub(crate) async fn register(
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
-    let (email, password) = credentials(&body)?;
-    let token = state.hashing(move |svc| svc.register(&scope, &email, password)).await?;
-    Ok(token_response(token))
+    with_credentials(state, path, body, AppService::register).await
 }
 
 pub(crate) async fn login(state: web::Data<AppState>, path: Scope, body: JsonBody) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
-    let (email, password) = credentials(&body)?;
-    let token = state.hashing(move |svc| svc.login(&scope, &email, password)).await?;
-    Ok(token_response(token))
+    with_credentials(state, path, body, AppService::login).await
 }
 
 pub(crate) async fn reset_password(
