@@ -7,8 +7,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Map;
 
 use crate::event::{NewEvent, StoredEvent};
-use crate::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
-use crate::ports::{EventOutbox, IdentityStore, PendingDelivery};
+use crate::model::{
+    Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
+    PasswordResetCompletion, SessionRecord,
+};
+use crate::ports::{CustomerStore, EventOutbox, IdentityStore, PendingDelivery, SessionStore};
 use crate::{AuthError, TokenRejection};
 
 #[derive(Debug, Clone)]
@@ -29,6 +32,9 @@ pub struct State {
     pub events: Vec<StoredEvent>,
     /// (event id, sink) -> delivery
     pub deliveries: Vec<((String, String), Delivery)>,
+    /// session hash -> session
+    pub sessions: HashMap<String, NewSession>,
+    pub customers: HashMap<String, Customer>,
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +63,17 @@ impl State {
                 },
             ));
         }
+    }
+
+    fn identity_mut(&mut self, auth_identity_id: &str) -> Option<&mut IdentityRecord> {
+        self.identities
+            .values_mut()
+            .map(|(_, r)| r)
+            .find(|r| r.auth_identity_id == auth_identity_id)
+    }
+
+    fn end_sessions(&mut self, auth_identity_id: &str) {
+        self.sessions.retain(|_, s| s.auth_identity_id != auth_identity_id);
     }
 
     fn delivery(&mut self, event_id: &str, sink: &str) -> Option<&mut Delivery> {
@@ -111,7 +128,7 @@ impl IdentityStore for MemoryStore {
             provider: n.provider.clone(),
             entity_id: n.entity_id.clone(),
             password_hash: n.password_hash.clone(),
-            app_metadata: Map::new(),
+            app_metadata: n.app_metadata.clone(),
             user_metadata: Map::new(),
             security_stamp: n.security_stamp.clone(),
         };
@@ -178,8 +195,119 @@ impl IdentityStore for MemoryStore {
             .ok_or_else(|| AuthError::Unexpected("no identity".into()))?;
         record.password_hash = c.new_password_hash.clone();
         record.security_stamp = c.new_security_stamp.clone();
+        let auth_identity_id = record.auth_identity_id.clone();
+        state.end_sessions(&auth_identity_id);
         state.write_event(event);
         Ok(())
+    }
+
+    fn revoke_all(
+        &self,
+        _t: &str,
+        auth_identity_id: &str,
+        new_stamp: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let mut state = self.lock();
+        if let Some(r) = state.identity_mut(auth_identity_id) {
+            r.security_stamp = new_stamp.into();
+        }
+        state.end_sessions(auth_identity_id);
+        Ok(())
+    }
+
+    fn change_password(&self, _t: &str, c: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
+        let mut state = self.lock();
+        match state.identity_mut(&c.auth_identity_id) {
+            Some(r) if r.password_hash == c.expected_hash => {
+                r.password_hash = c.new_password_hash.clone();
+                r.security_stamp = c.new_security_stamp.clone();
+            }
+            _ => return Ok(false),
+        }
+        state.end_sessions(&c.auth_identity_id);
+        state.write_event(event);
+        Ok(true)
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn create_session(&self, _t: &str, session: &NewSession, replaces: Option<&str>) -> Result<(), AuthError> {
+        let mut state = self.lock();
+        if let Some(old) = replaces {
+            state.sessions.remove(old);
+        }
+        state.sessions.insert(session.session_hash.clone(), session.clone());
+        Ok(())
+    }
+
+    fn find_session(&self, _t: &str, hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, AuthError> {
+        let state = self.lock();
+        let Some(session) = state.sessions.get(hash).filter(|s| s.expires_at > now) else {
+            return Ok(None);
+        };
+        let identity = state
+            .identities
+            .values()
+            .map(|(_, r)| r)
+            .find(|r| r.auth_identity_id == session.auth_identity_id && r.provider == session.auth_provider)
+            .cloned();
+        Ok(identity.map(|identity| SessionRecord {
+            actor_type: session.actor_type.clone(),
+            auth_provider: session.auth_provider.clone(),
+            security_stamp: session.security_stamp.clone(),
+            identity,
+        }))
+    }
+
+    fn delete_session(&self, _t: &str, hash: &str) -> Result<bool, AuthError> {
+        Ok(self.lock().sessions.remove(hash).is_some())
+    }
+}
+
+impl CustomerStore for MemoryStore {
+    fn create_customer(&self, _t: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError> {
+        let mut state = self.lock();
+        let identity = state
+            .identity_mut(auth_identity_id)
+            .ok_or_else(|| AuthError::Unexpected("no identity".into()))?;
+        if identity.app_metadata.contains_key("customer_id") {
+            return Err(AuthError::InvalidData(crate::service::ALREADY_CUSTOMER.into()));
+        }
+        let key = customer.email.to_lowercase();
+        if state
+            .customers
+            .values()
+            .any(|c| c.has_account && c.email.to_lowercase() == key)
+        {
+            return Err(AuthError::Duplicate("customer email".into()));
+        }
+        if let Some(identity) = state.identity_mut(auth_identity_id) {
+            identity
+                .app_metadata
+                .insert("customer_id".into(), customer.id.clone().into());
+        }
+        state.customers.insert(customer.id.clone(), customer.clone());
+        Ok(())
+    }
+
+    fn find_customer(&self, _t: &str, id: &str) -> Result<Option<Customer>, AuthError> {
+        Ok(self.lock().customers.get(id).cloned())
+    }
+
+    fn update_customer(
+        &self,
+        _t: &str,
+        id: &str,
+        fields: &CustomerFields,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, AuthError> {
+        let mut state = self.lock();
+        Ok(state.customers.get_mut(id).map(|c| {
+            fields.apply(c);
+            c.updated_at = now;
+            c.clone()
+        }))
     }
 }
 

@@ -63,6 +63,8 @@ pub struct NewIdentity {
     pub entity_key: String,
     pub password_hash: String,
     pub security_stamp: String,
+    /// Actors linked from the start (`user_id` for an admin user created from the CLI).
+    pub app_metadata: Map<String, Value>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -85,4 +87,82 @@ pub struct PasswordResetCompletion {
     pub new_password_hash: String,
     pub new_security_stamp: String,
     pub now: DateTime<Utc>,
+}
+
+/// What change-password commits at once: the hash (only over the one verified), the new
+/// stamp, and the end of every session.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub auth_identity_id: String,
+    pub provider_identity_id: String,
+    pub expected_hash: String,
+    pub new_password_hash: String,
+    pub new_security_stamp: String,
+    pub now: DateTime<Utc>,
+}
+
+/// A cookie session: only the SHA-256 of its id is stored. It names the identity and the actor
+/// type, not a snapshot: the actor is read on each request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    pub session_hash: String,
+    pub auth_identity_id: String,
+    pub actor_type: String,
+    pub auth_provider: String,
+    pub security_stamp: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A live session and the identity it belongs to, as they are now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub actor_type: String,
+    pub auth_provider: String,
+    /// The stamp when the session opened; the session ends when the identity's differs.
+    pub security_stamp: String,
+    pub identity: IdentityRecord,
+}
+
+/// A customer account, with Medusa's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub company_name: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+    pub has_account: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The customer fields a storefront sets: absent leaves a field as it is (`None`), `Some(None)`
+/// clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerFields {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub company_name: Option<Option<String>>,
+    pub metadata: Option<Option<Map<String, Value>>>,
+}
+
+impl CustomerFields {
+    /// Applies the changes to `customer`.
+    pub fn apply(&self, customer: &mut Customer) {
+        fn set<T: Clone>(target: &mut T, change: &Option<T>) {
+            if let Some(value) = change {
+                *target = value.clone();
+            }
+        }
+        set(&mut customer.first_name, &self.first_name);
+        set(&mut customer.last_name, &self.last_name);
+        set(&mut customer.phone, &self.phone);
+        set(&mut customer.company_name, &self.company_name);
+        set(&mut customer.metadata, &self.metadata);
+    }
 }

@@ -9,7 +9,10 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::event::{Envelope, NewEvent, StoredEvent};
-use crate::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
+use crate::model::{
+    Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
+    PasswordResetCompletion, SessionRecord,
+};
 use crate::AuthError;
 
 /// The time, injected so that expiry can be tested.
@@ -89,7 +92,7 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<bool, AuthError>;
 
     /// In one transaction: deletes the live reset token, sets the new hash and the new security
-    /// stamp, and writes `event`. Returns `AuthError::Unauthenticated(TokenRejection::Consumed)`
+    /// stamp, ends every session of the identity, and writes `event`. Returns `AuthError::Unauthenticated(TokenRejection::Consumed)`
     /// when no live token matched (used, superseded, expired), changing nothing; of concurrent
     /// calls with one token exactly one succeeds.
     fn complete_password_reset(
@@ -98,7 +101,71 @@ pub trait IdentityStore: Send + Sync {
         completion: &PasswordResetCompletion,
         event: &NewEvent,
     ) -> Result<(), AuthError>;
+
+    /// In one transaction: sets a new security stamp and ends every session of the identity
+    /// (logout-all).
+    fn revoke_all(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        new_stamp: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError>;
+
+    /// In one transaction: replaces the hash only if it is still `change.expected_hash`, sets the
+    /// new stamp, ends every session and writes `event`. `Ok(false)`, changing nothing, when the
+    /// hash changed meanwhile.
+    fn change_password(&self, tenant: &str, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError>;
 }
+
+/// Cookie sessions, stored by the SHA-256 of their id.
+///
+/// Every method returns `AuthError::Database` when the database is unreachable or fails.
+pub trait SessionStore: Send + Sync {
+    /// Stores `session`; deletes the session `replaces` (a hash) in the same transaction.
+    fn create_session(&self, tenant: &str, session: &NewSession, replaces: Option<&str>) -> Result<(), AuthError>;
+
+    /// The session with `session_hash` if it has not expired at `now`, with its identity seen
+    /// through the session's provider; `Ok(None)` otherwise.
+    fn find_session(
+        &self,
+        tenant: &str,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, AuthError>;
+
+    /// Deletes the session; `Ok(false)` when there was none.
+    fn delete_session(&self, tenant: &str, session_hash: &str) -> Result<bool, AuthError>;
+}
+
+/// Customer accounts.
+///
+/// Every method returns `AuthError::Database` when the database is unreachable or fails.
+pub trait CustomerStore: Send + Sync {
+    /// In one transaction that first locks the identity: refuses with `AuthError::InvalidData`
+    /// ("Request already authenticated as a customer.") when the identity already has a
+    /// `customer_id`; inserts `customer` (`AuthError::Duplicate` when its email already has an
+    /// account); links it as `app_metadata.customer_id`. Of concurrent calls for one identity
+    /// exactly one creates a customer.
+    fn create_customer(&self, tenant: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError>;
+
+    /// The customer `id`; `Ok(None)` when there is none.
+    fn find_customer(&self, tenant: &str, id: &str) -> Result<Option<Customer>, AuthError>;
+
+    /// Applies `fields` to the customer `id`; returns it as stored, `Ok(None)` when there is none.
+    fn update_customer(
+        &self,
+        tenant: &str,
+        id: &str,
+        fields: &CustomerFields,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, AuthError>;
+}
+
+/// Everything the use cases store: one adapter implements it all.
+pub trait AuthStore: IdentityStore + SessionStore + CustomerStore {}
+
+impl<T: IdentityStore + SessionStore + CustomerStore + ?Sized> AuthStore for T {}
 
 /// One pending delivery of an event to a sink.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +261,53 @@ impl<T: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<T> {
         event: &NewEvent,
     ) -> Result<(), AuthError> {
         (**self).complete_password_reset(tenant, completion, event)
+    }
+    fn revoke_all(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        new_stamp: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        (**self).revoke_all(tenant, auth_identity_id, new_stamp, now)
+    }
+    fn change_password(&self, tenant: &str, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
+        (**self).change_password(tenant, change, event)
+    }
+}
+
+impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
+    fn create_session(&self, tenant: &str, session: &NewSession, replaces: Option<&str>) -> Result<(), AuthError> {
+        (**self).create_session(tenant, session, replaces)
+    }
+    fn find_session(
+        &self,
+        tenant: &str,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, AuthError> {
+        (**self).find_session(tenant, session_hash, now)
+    }
+    fn delete_session(&self, tenant: &str, session_hash: &str) -> Result<bool, AuthError> {
+        (**self).delete_session(tenant, session_hash)
+    }
+}
+
+impl<T: CustomerStore + ?Sized> CustomerStore for std::sync::Arc<T> {
+    fn create_customer(&self, tenant: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError> {
+        (**self).create_customer(tenant, auth_identity_id, customer)
+    }
+    fn find_customer(&self, tenant: &str, id: &str) -> Result<Option<Customer>, AuthError> {
+        (**self).find_customer(tenant, id)
+    }
+    fn update_customer(
+        &self,
+        tenant: &str,
+        id: &str,
+        fields: &CustomerFields,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, AuthError> {
+        (**self).update_customer(tenant, id, fields, now)
     }
 }
 

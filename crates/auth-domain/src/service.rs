@@ -10,15 +10,23 @@ use serde_json::{Map, Value};
 
 use crate::email::{email_key, Email};
 use crate::event::{NewEvent, StoredEvent};
-use crate::model::{new_id, IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion, EMAILPASS};
+use crate::model::{
+    new_id, Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
+    PasswordResetCompletion, EMAILPASS,
+};
 use crate::password::{Password, PasswordHasher, PasswordPolicy};
-use crate::ports::{Clock, IdentityStore};
+use crate::ports::{AuthStore, Clock};
 use crate::secret::{random_hex, sha256_hex, SecretBox};
 use crate::token::{AuthClaims, AuthTokenInput, ResetClaims, TokenCodec, RESET_PURPOSE};
 use crate::{AuthError, TokenRejection};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
 pub const IDENTITY_EXISTS: &str = "Identity with email already exists";
+pub const INVALID_PASSWORD: &str = "Invalid password";
+pub const ALREADY_CUSTOMER: &str = "Request already authenticated as a customer.";
+pub const CUSTOMER_EXISTS: &str = "Customer with this email already has an account";
+/// The actor type of storefront customers, the one `/store` routes serve.
+pub const CUSTOMER: &str = "customer";
 
 /// The policy knobs of the use cases.
 #[derive(Debug, Clone)]
@@ -31,6 +39,8 @@ pub struct AuthSettings {
     pub reset_ttl: Duration,
     /// The sinks every event is delivered to.
     pub event_sinks: Vec<String>,
+    /// Lifetime of a cookie session (10 hours, as Medusa).
+    pub session_ttl: Duration,
 }
 
 /// The route a request arrived on: `{actor}` and `{provider}`, checked against what is allowed.
@@ -40,11 +50,31 @@ pub struct Scope {
     pub provider: String,
 }
 
-/// A caller proven by an auth token whose stamp is current.
+/// A caller proven by an auth token or a session whose stamp is current.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub claims: AuthClaims,
+    /// The identity as it is now in the database.
     pub identity: IdentityRecord,
+    pub actor_type: String,
+    pub auth_provider: String,
+    /// The verified claims, when the caller presented a token.
+    pub claims: Option<AuthClaims>,
+    /// The hash of the session, when the caller presented a session cookie.
+    pub session_hash: Option<String>,
+}
+
+impl Authenticated {
+    /// The actor id, read from the database (so a session sees a customer linked after it opened).
+    pub fn actor_id(&self) -> String {
+        self.identity.actor_id(&self.actor_type)
+    }
+}
+
+/// The fields of `POST /store/customers`.
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomerInput {
+    pub email: Option<String>,
+    pub fields: CustomerFields,
 }
 
 #[derive(Debug)]
@@ -57,7 +87,7 @@ pub struct AuthService<S, C> {
     settings: AuthSettings,
 }
 
-impl<S: IdentityStore, C: Clock> AuthService<S, C> {
+impl<S: AuthStore, C: Clock> AuthService<S, C> {
     pub fn new(
         store: S,
         clock: C,
@@ -127,6 +157,7 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
             entity_key: email.key().into(),
             password_hash: hash,
             security_stamp: random_hex(16)?,
+            app_metadata: Map::new(),
             created_at: self.clock.now(),
         };
         match self.store.create_identity(&identity) {
@@ -316,16 +347,242 @@ impl<S: IdentityStore, C: Clock> AuthService<S, C> {
         if identity.security_stamp != claims.stamp {
             return Err(TokenRejection::Revoked.into());
         }
-        Ok(Authenticated { claims, identity })
+        Ok(Authenticated {
+            identity,
+            actor_type: claims.actor_type.clone(),
+            auth_provider: claims.auth_provider.clone(),
+            claims: Some(claims),
+            session_hash: None,
+        })
+    }
+
+    /// Checks a session id from a cookie: a live session whose identity's stamp has not changed
+    /// since it opened. One indexed read.
+    pub fn authenticate_session(&self, session_id: &str) -> Result<Authenticated, AuthError> {
+        let session_hash = sha256_hex(session_id);
+        let session = self
+            .store
+            .find_session(&self.settings.tenant, &session_hash, self.clock.now())?
+            .ok_or(AuthError::Unauthenticated(TokenRejection::Consumed))?;
+        if session.identity.security_stamp != session.security_stamp {
+            return Err(TokenRejection::Revoked.into());
+        }
+        Ok(Authenticated {
+            identity: session.identity,
+            actor_type: session.actor_type,
+            auth_provider: session.auth_provider,
+            claims: None,
+            session_hash: Some(session_hash),
+        })
+    }
+
+    /// Session first, then bearer, as Medusa: a dead session cookie does not spoil a valid token.
+    pub fn authenticate_any(&self, session_id: Option<&str>, bearer: Option<&str>) -> Result<Authenticated, AuthError> {
+        let by_session = match session_id {
+            Some(id) => self.authenticate_session(id),
+            None => Err(TokenRejection::Missing.into()),
+        };
+        match (by_session, bearer) {
+            (Ok(caller), _) => Ok(caller),
+            (Err(AuthError::Unauthenticated(_)), Some(token)) => self.authenticate(token),
+            (Err(e), _) => Err(e),
+        }
     }
 
     /// A new token for the caller, built from the database's current state (actor id, metadata).
     pub fn refresh(&self, caller: &Authenticated) -> Result<String, AuthError> {
         let scope = Scope {
-            actor_type: caller.claims.actor_type.clone(),
-            provider: caller.claims.auth_provider.clone(),
+            actor_type: caller.actor_type.clone(),
+            provider: caller.auth_provider.clone(),
         };
         self.issue(&scope, &caller.identity)
+    }
+
+    /// Opens a session for the bearer of `token`, replacing the session `replaces` (the id of a
+    /// cookie the request carried). Returns the new session id and the token's claims.
+    pub fn open_session(&self, token: &str, replaces: Option<&str>) -> Result<(String, AuthClaims), AuthError> {
+        let caller = self.authenticate(token)?;
+        let session_id = random_hex(32)?;
+        let now = self.clock.now();
+        let session = NewSession {
+            session_hash: sha256_hex(&session_id),
+            auth_identity_id: caller.identity.auth_identity_id.clone(),
+            actor_type: caller.actor_type.clone(),
+            auth_provider: caller.auth_provider.clone(),
+            security_stamp: caller.identity.security_stamp.clone(),
+            created_at: now,
+            expires_at: now + self.settings.session_ttl,
+        };
+        let replaced = replaces.map(sha256_hex);
+        self.store
+            .create_session(&self.settings.tenant, &session, replaced.as_deref())?;
+        let claims = caller
+            .claims
+            .ok_or_else(|| AuthError::Unexpected("a bearer caller without claims".into()))?;
+        Ok((session_id, claims))
+    }
+
+    /// Ends the session `session_id`; `Unauthenticated` when there is no such session.
+    pub fn close_session(&self, session_id: &str) -> Result<(), AuthError> {
+        if self
+            .store
+            .delete_session(&self.settings.tenant, &sha256_hex(session_id))?
+        {
+            Ok(())
+        } else {
+            Err(TokenRejection::Consumed.into())
+        }
+    }
+
+    /// Revokes every token and session of the caller's identity.
+    pub fn logout_all(&self, caller: &Authenticated) -> Result<(), AuthError> {
+        self.store.revoke_all(
+            &self.settings.tenant,
+            &caller.identity.auth_identity_id,
+            &random_hex(16)?,
+            self.clock.now(),
+        )
+    }
+
+    /// Changes the caller's password after checking the current one; revokes every token and
+    /// session (the caller's too) and returns a fresh token for the caller.
+    pub fn change_password(
+        &self,
+        scope: &Scope,
+        caller: &Authenticated,
+        old_password: String,
+        new_password: String,
+    ) -> Result<String, AuthError> {
+        if caller.actor_type != scope.actor_type || caller.auth_provider != scope.provider {
+            return Err(TokenRejection::WrongScope.into());
+        }
+        let new_password = self.settings.password_policy.check(new_password)?;
+        let identity = &caller.identity;
+        if !self
+            .hasher
+            .verify(&Password::unchecked(old_password), &identity.password_hash)
+        {
+            return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
+        }
+        let now = self.clock.now();
+        let change = PasswordChange {
+            auth_identity_id: identity.auth_identity_id.clone(),
+            provider_identity_id: identity.provider_identity_id.clone(),
+            expected_hash: identity.password_hash.clone(),
+            new_password_hash: self.hasher.hash(&new_password)?,
+            new_security_stamp: random_hex(16)?,
+            now,
+        };
+        let event = StoredEvent::password_changed(&self.settings.tenant, &identity.entity_id, &caller.actor_type, now);
+        if !self
+            .store
+            .change_password(&self.settings.tenant, &change, &self.outgoing(event))?
+        {
+            // The password changed meanwhile: the one given is no longer the current one.
+            return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
+        }
+        let updated = IdentityRecord {
+            password_hash: change.new_password_hash,
+            security_stamp: change.new_security_stamp,
+            ..identity.clone()
+        };
+        self.issue(scope, &updated)
+    }
+
+    fn customer_caller(caller: &Authenticated) -> Result<(), AuthError> {
+        if caller.actor_type == CUSTOMER {
+            Ok(())
+        } else {
+            Err(TokenRejection::WrongScope.into())
+        }
+    }
+
+    /// Creates the customer of a caller that has none yet (a registration token or its session)
+    /// and links it to the identity, in one transaction.
+    pub fn create_customer(&self, caller: &Authenticated, input: NewCustomerInput) -> Result<Customer, AuthError> {
+        Self::customer_caller(caller)?;
+        let linked_by_token = caller.claims.as_ref().is_some_and(|c| !c.actor_id.is_empty());
+        if linked_by_token || !caller.actor_id().is_empty() {
+            return Err(AuthError::InvalidData(ALREADY_CUSTOMER.into()));
+        }
+        let email = input
+            .email
+            .ok_or_else(|| AuthError::InvalidData("Email is required to create a customer".into()))?;
+        let email = Email::parse(&email)?;
+        let now = self.clock.now();
+        let mut customer = Customer {
+            id: new_id("cus"),
+            email: email.as_str().into(),
+            first_name: None,
+            last_name: None,
+            phone: None,
+            company_name: None,
+            metadata: None,
+            has_account: true,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        input.fields.apply(&mut customer);
+        match self
+            .store
+            .create_customer(&self.settings.tenant, &caller.identity.auth_identity_id, &customer)
+        {
+            Err(AuthError::Duplicate(_)) => Err(AuthError::Duplicate(CUSTOMER_EXISTS.into())),
+            other => other.map(|()| customer),
+        }
+    }
+
+    /// The caller's customer; a caller without one is unauthenticated for these routes.
+    pub fn current_customer(&self, caller: &Authenticated) -> Result<Customer, AuthError> {
+        let id = self.customer_id(caller)?;
+        self.store
+            .find_customer(&self.settings.tenant, &id)?
+            .ok_or_else(|| AuthError::NotFound(format!("Customer with id: {id} was not found")))
+    }
+
+    /// Updates the caller's customer.
+    pub fn update_current_customer(
+        &self,
+        caller: &Authenticated,
+        fields: &CustomerFields,
+    ) -> Result<Customer, AuthError> {
+        let id = self.customer_id(caller)?;
+        self.store
+            .update_customer(&self.settings.tenant, &id, fields, self.clock.now())?
+            .ok_or_else(|| AuthError::NotFound(format!("Customer with id: {id} was not found")))
+    }
+
+    fn customer_id(&self, caller: &Authenticated) -> Result<String, AuthError> {
+        Self::customer_caller(caller)?;
+        let id = caller.actor_id();
+        if id.is_empty() {
+            return Err(TokenRejection::WrongScope.into());
+        }
+        Ok(id)
+    }
+
+    /// Creates an admin user: an identity linked as a `user` from the start. Returns the user id.
+    pub fn create_user(&self, email: &str, password: String) -> Result<String, AuthError> {
+        let email = Email::parse(email)?;
+        let password = self.settings.password_policy.check(password)?;
+        let user_id = new_id("user");
+        let identity = NewIdentity {
+            tenant: self.settings.tenant.clone(),
+            auth_identity_id: new_id("authid"),
+            provider_identity_id: new_id(""),
+            provider: EMAILPASS.into(),
+            entity_id: email.as_str().into(),
+            entity_key: email.key().into(),
+            password_hash: self.hasher.hash(&password)?,
+            security_stamp: random_hex(16)?,
+            app_metadata: Map::from_iter([("user_id".to_string(), Value::String(user_id.clone()))]),
+            created_at: self.clock.now(),
+        };
+        match self.store.create_identity(&identity) {
+            Err(AuthError::Duplicate(_)) => Err(AuthError::Duplicate(IDENTITY_EXISTS.into())),
+            other => other.map(|()| user_id),
+        }
     }
 
     fn issue(&self, scope: &Scope, identity: &IdentityRecord) -> Result<String, AuthError> {
@@ -357,7 +614,7 @@ fn record_of(identity: NewIdentity) -> IdentityRecord {
         provider: identity.provider,
         entity_id: identity.entity_id,
         password_hash: identity.password_hash,
-        app_metadata: Map::new(),
+        app_metadata: identity.app_metadata,
         user_metadata: Map::new(),
         security_stamp: identity.security_stamp,
     }

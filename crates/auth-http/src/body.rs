@@ -112,6 +112,24 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A field that may be absent (`None`), `null` (`Some(None)`) or a string.
+    pub fn nullable_string(&mut self, name: &str) -> Option<Option<String>> {
+        match self.body.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(v) => Some(Some(self.expect_string(name, v))),
+        }
+    }
+
+    /// A field that may be absent (`None`), `null` (`Some(None)`) or an object.
+    pub fn nullable_object(&mut self, name: &str) -> Option<Option<Map<String, Value>>> {
+        match self.body.get(name) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => Some(self.optional_object(name)),
+        }
+    }
+
     fn expect_string(&mut self, name: &str, v: &Value) -> String {
         match v {
             Value::String(s) => s.clone(),

@@ -5,8 +5,10 @@
 //! (`error`).
 
 mod body;
+mod credentials;
 mod error;
 mod routes;
+mod settings;
 mod state;
 
 use actix_web::body::MessageBody;
@@ -16,6 +18,7 @@ use actix_web::middleware::ErrorHandlers;
 use actix_web::{web, App};
 
 pub use error::{cause_chain, ApiError};
+pub use settings::{CookieSettings, HttpSettings, SESSION_COOKIE};
 pub use state::{AppService, AppState};
 
 /// Largest request body accepted (413 beyond).
@@ -34,10 +37,11 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let settings = state.settings.clone();
     App::new()
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .wrap(ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, error::negotiate_unauthorized))
-        .configure(routes::configure)
+        .configure(|cfg| routes::configure(cfg, &settings))
         .default_service(web::to(routes::not_found))
 }

@@ -5,18 +5,22 @@ use std::sync::Arc;
 use actix_web::web;
 use tokio::sync::Semaphore;
 
-use auth_domain::ports::{Clock, IdentityStore};
+use auth_domain::ports::{AuthStore, Clock};
 use auth_domain::service::AuthService;
 use auth_domain::AuthError;
 
+use crate::credentials::Presented;
+use crate::settings::HttpSettings;
 use crate::ApiError;
+use auth_domain::service::Authenticated;
 
 /// The service as the HTTP layer holds it: over any store and clock.
-pub type AppService = AuthService<Arc<dyn IdentityStore>, Arc<dyn Clock>>;
+pub type AppService = AuthService<Arc<dyn AuthStore>, Arc<dyn Clock>>;
 
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<AppService>,
+    pub settings: Arc<HttpSettings>,
     hashing: Arc<Semaphore>,
 }
 
@@ -30,11 +34,26 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// `hash_concurrency`: how many password hashes run at once (the rest queue, asynchronously).
-    pub fn new(service: Arc<AppService>, hash_concurrency: usize) -> AppState {
+    pub fn new(service: Arc<AppService>, settings: HttpSettings, hash_concurrency: usize) -> AppState {
         AppState {
             service,
+            settings: Arc::new(settings),
             hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
         }
+    }
+
+    /// Checks the presented credentials (session first, then bearer) on the blocking pool, then
+    /// runs `use_case` there with the caller.
+    pub async fn as_caller<T, F>(&self, presented: Presented, use_case: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppService, &Authenticated) -> Result<T, AuthError> + Send + 'static,
+    {
+        self.blocking(move |svc| {
+            let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
+            use_case(svc, &caller)
+        })
+        .await
     }
 
     /// Runs a use case that touches the database on the blocking pool.

@@ -39,6 +39,30 @@ pub struct Config {
     pub log_sink: Option<bool>,
     pub event_retry_delay: Duration,
     pub event_poll_interval: Duration,
+    pub session_ttl: Duration,
+    pub cookie_secure: CookieSecure,
+    pub cookie_same_site: CookieSameSite,
+    pub store_publishable_keys: Option<Vec<String>>,
+    pub auth_cors: Vec<String>,
+    pub store_cors: Vec<String>,
+}
+
+/// `COOKIE_SECURE`: `auto` marks the session cookie Secure unless the server listens on a
+/// loopback address (plain HTTP in development).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSecure {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `COOKIE_SAMESITE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieSameSite {
+    Lax,
+    Strict,
+    /// Cross-site storefronts; forces Secure (browsers refuse `SameSite=None` without it).
+    None,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +147,34 @@ impl Config {
                 get("EVENT_POLL_INTERVAL"),
                 Duration::from_millis(500),
             )?,
+            session_ttl: parse_duration("SESSION_TTL", get("SESSION_TTL"), Duration::from_secs(10 * 3600))?,
+            cookie_secure: match get("COOKIE_SECURE").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("auto") => CookieSecure::Auto,
+                Some("true" | "1" | "yes" | "on") => CookieSecure::Always,
+                Some("false" | "0" | "no" | "off") => CookieSecure::Never,
+                Some(other) => {
+                    return Err(invalid(
+                        "COOKIE_SECURE",
+                        &format!("{other:?} is not auto, true or false"),
+                    ))
+                }
+            },
+            cookie_same_site: match get("COOKIE_SAMESITE").map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("lax") => CookieSameSite::Lax,
+                Some("strict") => CookieSameSite::Strict,
+                Some("none") => CookieSameSite::None,
+                Some(other) => {
+                    return Err(invalid(
+                        "COOKIE_SAMESITE",
+                        &format!("{other:?} is not lax, strict or none"),
+                    ))
+                }
+            },
+            store_publishable_keys: get("STORE_PUBLISHABLE_KEYS")
+                .map(|v| list(&v))
+                .filter(|keys| !keys.is_empty()),
+            auth_cors: get("AUTH_CORS").map(|v| list(&v)).unwrap_or_default(),
+            store_cors: get("STORE_CORS").map(|v| list(&v)).unwrap_or_default(),
             data_dir,
             database_url,
         };
@@ -134,6 +186,29 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+impl Config {
+    /// Whether the session cookie is marked Secure.
+    pub fn cookie_is_secure(&self) -> bool {
+        let loopback =
+            ["127.0.0.1", "localhost", "::1", "[::1]"].contains(&self.host.as_str()) || self.host.starts_with("127.");
+        match (self.cookie_same_site, self.cookie_secure) {
+            (CookieSameSite::None, _) | (_, CookieSecure::Always) => true,
+            (_, CookieSecure::Never) => false,
+            (_, CookieSecure::Auto) => !loopback,
+        }
+    }
+}
+
+/// A comma-separated list, trimmed, without empty items.
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn invalid(key: &'static str, reason: &str) -> ConfigError {
@@ -201,6 +276,29 @@ mod tests {
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.actor_types, ["customer", "user"]);
         assert!(c.migrate_on_start);
+        assert_eq!(c.session_ttl, Duration::from_secs(36_000));
+        assert!(!c.cookie_is_secure(), "plain HTTP on loopback in development");
+        assert!(c.store_publishable_keys.is_none() && c.auth_cors.is_empty());
+    }
+
+    #[test]
+    fn cookie_flags_follow_the_settings() {
+        let secure = |pairs: &[(&str, &str)]| config(pairs).unwrap().cookie_is_secure();
+        assert!(secure(&[("HOST", "0.0.0.0")]), "auto: Secure off loopback");
+        assert!(secure(&[("COOKIE_SAMESITE", "none")]), "SameSite=None forces Secure");
+        assert!(secure(&[("COOKIE_SECURE", "true")]));
+        assert!(!secure(&[("HOST", "0.0.0.0"), ("COOKIE_SECURE", "false")]));
+        assert_eq!(
+            config(&[("COOKIE_SAMESITE", "sometimes")]).unwrap_err().key,
+            "COOKIE_SAMESITE"
+        );
+        let c = config(&[
+            ("STORE_PUBLISHABLE_KEYS", "pk_1, pk_2,"),
+            ("AUTH_CORS", "http://localhost:8000"),
+        ])
+        .unwrap();
+        assert_eq!(c.store_publishable_keys.unwrap(), ["pk_1", "pk_2"]);
+        assert_eq!(c.auth_cors, ["http://localhost:8000"]);
     }
 
     #[test]

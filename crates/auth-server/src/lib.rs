@@ -14,17 +14,18 @@ use actix_web::middleware::Logger;
 use actix_web::HttpServer;
 use chrono::Duration;
 
+use actix_web::cookie::SameSite;
 use auth_domain::delivery::{DispatchSettings, Dispatcher};
 use auth_domain::password::{PasswordHasher, PasswordPolicy};
-use auth_domain::ports::{Clock, IdentityStore, SystemClock};
+use auth_domain::ports::{AuthStore, Clock, SystemClock};
 use auth_domain::secret::SecretBox;
 use auth_domain::service::{AuthService, AuthSettings};
 use auth_domain::token::{TokenCodec, TokenSettings};
 use auth_domain::{model::DEFAULT_TENANT, AuthError};
-use auth_http::AppState;
+use auth_http::{AppService, AppState, CookieSettings, HttpSettings};
 use auth_store_diesel::{DieselStore, PoolSettings};
 
-use crate::config::Config;
+use crate::config::{Config, CookieSameSite};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +67,76 @@ pub fn migrate(store: &DieselStore) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The service and the dispatcher over one store, composed from the configuration: the JWT
+/// secret, the database (migrated unless `MIGRATE_ON_START=false`), tokens, sinks, hashing.
+pub struct Composed {
+    pub service: Arc<AppService>,
+    pub dispatcher: Arc<dispatcher::ServerDispatcher>,
+}
+
+impl std::fmt::Debug for Composed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Composed").finish_non_exhaustive()
+    }
+}
+
+pub fn compose(config: &Config) -> Result<Composed, StartError> {
+    if config.bcrypt_cost < 10 {
+        log::warn!(
+            "BCRYPT_COST={} is below 10: for tests only, never in production",
+            config.bcrypt_cost
+        );
+    }
+    let secret = secrets::jwt_secret(config)?;
+    let store = open_store(config)?;
+    if config.migrate_on_start {
+        migrate(&store)?;
+    } else if store.pending_migrations()? > 0 {
+        log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
+    }
+    let previous: Vec<Vec<u8>> = config.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
+    let tokens = TokenCodec::new(TokenSettings {
+        secret: secret.0.clone(),
+        previous_secrets: previous.clone(),
+        auth_ttl: to_chrono(config.jwt_expires_in),
+        leeway: to_chrono(config.jwt_leeway),
+    });
+    let secret_box = SecretBox::new(&secret.0, &previous);
+    let sinks = sinks::from_config(config);
+    let settings = AuthSettings {
+        tenant: DEFAULT_TENANT.into(),
+        actor_types: config.actor_types.clone(),
+        password_policy: PasswordPolicy {
+            min_length: config.password_min_length,
+        },
+        reset_ttl: Duration::minutes(15),
+        event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
+        session_ttl: to_chrono(config.session_ttl),
+    };
+    let service = AuthService::new(
+        Arc::new(store.clone()) as Arc<dyn AuthStore>,
+        Arc::new(SystemClock) as Arc<dyn Clock>,
+        PasswordHasher::new(config.bcrypt_cost)?,
+        tokens,
+        secret_box.clone(),
+        settings,
+    );
+    let dispatcher = Arc::new(Dispatcher::new(
+        store,
+        SystemClock,
+        sinks,
+        secret_box,
+        DispatchSettings {
+            retry_delay: to_chrono(config.event_retry_delay),
+            batch: 100,
+        },
+    ));
+    Ok(Composed {
+        service: Arc::new(service),
+        dispatcher,
+    })
+}
+
 /// The server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -87,57 +158,8 @@ impl Application {
     /// and binds the listener (`PORT=0` picks a free port: see `port`). Must be called inside an
     /// actix system.
     pub fn build(config: Config) -> Result<Application, StartError> {
-        if config.bcrypt_cost < 10 {
-            log::warn!(
-                "BCRYPT_COST={} is below 10: for tests only, never in production",
-                config.bcrypt_cost
-            );
-        }
-        let secret = secrets::jwt_secret(&config)?;
-        let store = open_store(&config)?;
-        if config.migrate_on_start {
-            migrate(&store)?;
-        } else if store.pending_migrations()? > 0 {
-            log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
-        }
-        let previous: Vec<Vec<u8>> = config.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
-        let tokens = TokenCodec::new(TokenSettings {
-            secret: secret.0.clone(),
-            previous_secrets: previous.clone(),
-            auth_ttl: to_chrono(config.jwt_expires_in),
-            leeway: to_chrono(config.jwt_leeway),
-        });
-        let secret_box = SecretBox::new(&secret.0, &previous);
-        let sinks = sinks::from_config(&config);
-        let settings = AuthSettings {
-            tenant: DEFAULT_TENANT.into(),
-            actor_types: config.actor_types.clone(),
-            password_policy: PasswordPolicy {
-                min_length: config.password_min_length,
-            },
-            reset_ttl: Duration::minutes(15),
-            event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
-        };
-        let service = AuthService::new(
-            Arc::new(store.clone()) as Arc<dyn IdentityStore>,
-            Arc::new(SystemClock) as Arc<dyn Clock>,
-            PasswordHasher::new(config.bcrypt_cost)?,
-            tokens,
-            secret_box.clone(),
-            settings,
-        );
-        let dispatcher = Arc::new(Dispatcher::new(
-            store,
-            SystemClock,
-            sinks,
-            secret_box,
-            DispatchSettings {
-                retry_delay: to_chrono(config.event_retry_delay),
-                batch: 100,
-            },
-        ));
-
-        let state = AppState::new(Arc::new(service), config.hash_concurrency);
+        let Composed { service, dispatcher } = compose(&config)?;
+        let state = AppState::new(service, http_settings(&config), config.hash_concurrency);
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .map_err(|e| StartError::Io(format!("binding {}:{}", config.host, config.port), e))?;
         let port = listener
@@ -173,6 +195,23 @@ impl Application {
         let result = self.server.await;
         dispatcher.abort();
         result
+    }
+}
+
+fn http_settings(config: &Config) -> HttpSettings {
+    HttpSettings {
+        cookie: CookieSettings {
+            secure: config.cookie_is_secure(),
+            same_site: match config.cookie_same_site {
+                CookieSameSite::Lax => SameSite::Lax,
+                CookieSameSite::Strict => SameSite::Strict,
+                CookieSameSite::None => SameSite::None,
+            },
+            ttl: config.session_ttl,
+        },
+        publishable_keys: config.store_publishable_keys.clone(),
+        auth_cors: config.auth_cors.clone(),
+        store_cors: config.store_cors.clone(),
     }
 }
 

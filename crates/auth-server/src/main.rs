@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use auth_server::config::Config;
-use auth_server::{migrate, open_store, Application, StartError};
+use auth_server::{compose, migrate, open_store, Application, StartError};
 
 /// Xclade Auth: customer authentication for commerce, wire-compatible with Medusa v2's auth routes.
 ///
@@ -24,6 +24,24 @@ enum Command {
     Serve,
     /// Run the pending database migrations and exit.
     Migrate,
+    /// Manage admin users (the `user` actor).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an admin user: an email/password identity linked as a `user`, who logs in at
+    /// POST /auth/user/emailpass. Prints the user id.
+    Create {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input (so it stays out of the
+        /// shell history and the process list).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -43,6 +61,10 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => open_store(&config).and_then(|store| migrate(&store)),
+        Command::User(UserCommand::Create {
+            email,
+            password_stdin: _,
+        }) => create_user(&config, &email),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,4 +82,20 @@ fn serve(config: Config) -> Result<(), StartError> {
             .await
             .map_err(|e| StartError::Io("serving".into(), e))
     })
+}
+
+fn create_user(config: &Config, email: &str) -> Result<(), StartError> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| StartError::Io("reading the password from standard input".into(), e))?;
+    let password = password
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&password);
+    let composed = compose(config)?;
+    let user_id = composed.service.create_user(email, password.to_string())?;
+    log::info!("created user {user_id} for {email}");
+    println!("{user_id}");
+    Ok(())
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use auth_domain::event::NewEvent;
-use auth_domain::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordResetCompletion};
+use auth_domain::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordChange, PasswordResetCompletion};
 use auth_domain::ports::IdentityStore;
 use auth_domain::{AuthError, TokenRejection};
 
@@ -13,7 +13,7 @@ use crate::rows::{
     identity_columns, identity_record, naive, password_metadata, AuthIdentityRow, DeliveryRow, EventRow,
     IdentityColumns, ProviderIdentityRow, ResetTokenRow,
 };
-use crate::schema::{auth_identity, password_reset_token, provider_identity};
+use crate::schema::{auth_identity, auth_session, password_reset_token, provider_identity};
 use crate::tx::{db_error, write_tx, TxError};
 use crate::DieselStore;
 
@@ -112,12 +112,13 @@ impl IdentityStore for DieselStore {
         let mut conn = self.conn()?;
         let now = naive(n.created_at);
         let metadata = password_metadata(&n.password_hash);
+        let app_metadata = serde_json::Value::Object(n.app_metadata.clone()).to_string();
         write_tx(&mut conn, |c| {
             diesel::insert_into(auth_identity::table)
                 .values(AuthIdentityRow {
                     id: &n.auth_identity_id,
                     tenant_id: &n.tenant,
-                    app_metadata: "{}",
+                    app_metadata: &app_metadata,
                     security_stamp: &n.security_stamp,
                     created_at: now,
                     updated_at: now,
@@ -240,14 +241,75 @@ impl IdentityStore for DieselStore {
                     provider_identity::updated_at.eq(now),
                 ))
                 .execute(c)?;
-            diesel::update(auth_identity::table.filter(auth_identity::id.eq(&done.auth_identity_id)))
-                .set((
-                    auth_identity::security_stamp.eq(&done.new_security_stamp),
-                    auth_identity::updated_at.eq(now),
-                ))
-                .execute(c)?;
+            set_stamp_and_end_sessions(c, &done.auth_identity_id, &done.new_security_stamp, now)?;
             insert_event(c, event)?;
             Ok(())
         })
     }
+
+    fn revoke_all(
+        &self,
+        tenant: &str,
+        auth_identity_id: &str,
+        new_stamp: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        let mut conn = self.conn()?;
+        write_tx(&mut conn, |c| {
+            let found = diesel::update(
+                auth_identity::table
+                    .filter(auth_identity::id.eq(auth_identity_id))
+                    .filter(auth_identity::tenant_id.eq(tenant)),
+            )
+            .set(auth_identity::updated_at.eq(naive(now)))
+            .execute(c)?;
+            if found != 1 {
+                return Err(TxError::Domain(TokenRejection::Revoked.into()));
+            }
+            set_stamp_and_end_sessions(c, auth_identity_id, new_stamp, naive(now))?;
+            Ok(())
+        })
+    }
+
+    fn change_password(&self, tenant: &str, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
+        let mut conn = self.conn()?;
+        let now = naive(change.now);
+        write_tx(&mut conn, |c| {
+            let swapped = diesel::update(
+                provider_identity::table
+                    .filter(provider_identity::id.eq(&change.provider_identity_id))
+                    .filter(provider_identity::tenant_id.eq(tenant))
+                    .filter(provider_identity::provider_metadata.eq(password_metadata(&change.expected_hash))),
+            )
+            .set((
+                provider_identity::provider_metadata.eq(password_metadata(&change.new_password_hash)),
+                provider_identity::updated_at.eq(now),
+            ))
+            .execute(c)?;
+            if swapped != 1 {
+                return Ok(false);
+            }
+            set_stamp_and_end_sessions(c, &change.auth_identity_id, &change.new_security_stamp, now)?;
+            insert_event(c, event)?;
+            Ok(true)
+        })
+    }
+}
+
+/// A new security stamp (revoking every token) and the end of every session of the identity,
+/// inside the caller's transaction.
+fn set_stamp_and_end_sessions(
+    conn: &mut DbConnection,
+    auth_identity_id: &str,
+    stamp: &str,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(auth_identity::table.filter(auth_identity::id.eq(auth_identity_id)))
+        .set((
+            auth_identity::security_stamp.eq(stamp),
+            auth_identity::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::delete(auth_session::table.filter(auth_session::auth_identity_id.eq(auth_identity_id))).execute(conn)?;
+    Ok(())
 }

@@ -3,11 +3,13 @@
 //! `IdentityStore` and `EventOutbox` ports; migrations are embedded.
 
 mod connection;
+mod customer;
 mod identity;
 mod migrate;
 mod outbox;
 mod rows;
 mod schema;
+mod session;
 pub mod testing;
 mod tx;
 

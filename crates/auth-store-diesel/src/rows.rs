@@ -161,3 +161,97 @@ pub(crate) fn stored_event(row: EventColumns) -> Result<StoredEvent, AuthError> 
         expires_at: expires_at.map(utc),
     })
 }
+
+#[derive(Insertable)]
+#[diesel(table_name = crate::schema::auth_session)]
+pub(crate) struct SessionRow<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub auth_identity_id: &'a str,
+    pub actor_type: &'a str,
+    pub auth_provider: &'a str,
+    pub security_stamp: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::customer)]
+pub(crate) struct CustomerRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub company_name: Option<String>,
+    pub metadata: Option<String>,
+    pub has_account: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// The changes of a customer update: `None` leaves a column, `Some(None)` sets it NULL.
+#[derive(AsChangeset)]
+#[diesel(table_name = crate::schema::customer)]
+pub(crate) struct CustomerChanges {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub company_name: Option<Option<String>>,
+    pub metadata: Option<Option<String>>,
+    pub updated_at: NaiveDateTime,
+}
+
+fn metadata_text(metadata: &Option<Map<String, Value>>) -> Option<String> {
+    metadata.as_ref().map(|m| Value::Object(m.clone()).to_string())
+}
+
+impl CustomerRow {
+    pub(crate) fn new(tenant: &str, c: &auth_domain::model::Customer) -> CustomerRow {
+        CustomerRow {
+            id: c.id.clone(),
+            tenant_id: tenant.into(),
+            email: c.email.clone(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            phone: c.phone.clone(),
+            company_name: c.company_name.clone(),
+            metadata: metadata_text(&c.metadata),
+            has_account: c.has_account,
+            created_at: naive(c.created_at),
+            updated_at: naive(c.updated_at),
+            deleted_at: c.deleted_at.map(naive),
+        }
+    }
+
+    pub(crate) fn into_customer(self) -> Result<auth_domain::model::Customer, AuthError> {
+        Ok(auth_domain::model::Customer {
+            id: self.id,
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            phone: self.phone,
+            company_name: self.company_name,
+            metadata: self.metadata.as_deref().map(json_map).transpose()?,
+            has_account: self.has_account,
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+            deleted_at: self.deleted_at.map(utc),
+        })
+    }
+}
+
+impl CustomerChanges {
+    pub(crate) fn new(f: &auth_domain::model::CustomerFields, now: DateTime<Utc>) -> CustomerChanges {
+        CustomerChanges {
+            first_name: f.first_name.clone(),
+            last_name: f.last_name.clone(),
+            phone: f.phone.clone(),
+            company_name: f.company_name.clone(),
+            metadata: f.metadata.as_ref().map(metadata_text),
+            updated_at: naive(now),
+        }
+    }
+}

@@ -66,10 +66,44 @@ diesel::joinable!(provider_identity -> auth_identity (auth_identity_id));
 diesel::joinable!(password_reset_token -> provider_identity (provider_identity_id));
 diesel::joinable!(event_delivery -> event (event_id));
 
+diesel::table! {
+    auth_session (id) {
+        id -> Text,
+        tenant_id -> Text,
+        auth_identity_id -> Text,
+        actor_type -> Text,
+        auth_provider -> Text,
+        security_stamp -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customer (id) {
+        id -> Text,
+        tenant_id -> Text,
+        email -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        has_account -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(auth_session -> auth_identity (auth_identity_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     auth_identity,
     provider_identity,
     password_reset_token,
     event,
-    event_delivery
+    event_delivery,
+    auth_session,
+    customer
 );

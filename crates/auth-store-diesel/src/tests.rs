@@ -71,6 +71,7 @@ fn identity(email: &str) -> NewIdentity {
         entity_key: email.to_lowercase(),
         password_hash: "$2b$04$hash".into(),
         security_stamp: "stamp".into(),
+        app_metadata: Default::default(),
         created_at: Utc::now(),
     }
 }

@@ -9,7 +9,9 @@ use super::*;
 use crate::delivery::{DispatchSettings, Dispatcher};
 use crate::event::Envelope;
 use crate::memory::MemoryStore;
+use crate::model::CustomerFields;
 use crate::ports::EventSink;
+use crate::ports::IdentityStore;
 use crate::token::TokenSettings;
 
 #[derive(Debug)]
@@ -53,6 +55,7 @@ fn fixture_with_cost(cost: u32) -> Fixture {
         password_policy: PasswordPolicy { min_length: 8 },
         reset_ttl: Duration::minutes(15),
         event_sinks: vec!["test".into()],
+        session_ttl: Duration::hours(10),
     };
     let hasher = PasswordHasher::new(cost).unwrap();
     let service = AuthService::new(store.clone(), clock.clone(), hasher, tokens, secrets.clone(), settings);
@@ -437,4 +440,142 @@ fn the_dispatcher_never_delivers_an_expired_token() {
     assert_eq!(report.expired, 1);
     assert!(sink.received.lock().unwrap().is_empty());
     assert!(f.store.lock().events[0].sealed_secret.is_none());
+}
+
+#[test]
+fn sessions_open_replace_close_and_end_with_the_stamp() {
+    let f = fixture();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let (first, claims) = f.service.open_session(&token, None).unwrap();
+    assert_eq!(claims.actor_type, "customer");
+    assert_eq!(
+        f.service.authenticate_session(&first).unwrap().identity.entity_id,
+        "a@b.c"
+    );
+    let (second, _) = f.service.open_session(&token, Some(&first)).unwrap();
+    assert!(f.service.authenticate_session(&first).is_err(), "replaced");
+    // Session first, then bearer: a dead cookie does not spoil a good token.
+    assert!(f.service.authenticate_any(Some(&first), Some(&token)).is_ok());
+    assert!(f.service.authenticate_any(Some(&first), None).is_err());
+    f.service.close_session(&second).unwrap();
+    assert!(f.service.authenticate_session(&second).is_err());
+    assert!(f.service.close_session(&second).is_err());
+    let (third, _) = f.service.open_session(&token, None).unwrap();
+    f.clock.advance(Duration::hours(11));
+    assert!(f.service.authenticate_session(&third).is_err(), "expired");
+}
+
+#[test]
+fn logout_all_and_change_password_revoke_everything() {
+    let f = fixture();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let (session, _) = f.service.open_session(&token, None).unwrap();
+    let caller = f.service.authenticate(&token).unwrap();
+    f.service.logout_all(&caller).unwrap();
+    assert!(f.service.authenticate(&token).is_err());
+    assert!(f.service.authenticate_session(&session).is_err());
+
+    let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    let (session, _) = f.service.open_session(&token, None).unwrap();
+    let caller = f.service.authenticate_session(&session).unwrap();
+    let wrong = f
+        .service
+        .change_password(&customer(), &caller, "not it".into(), "a new passphrase".into());
+    assert!(matches!(wrong, Err(AuthError::Unauthorized(m)) if m == INVALID_PASSWORD));
+    let short = f
+        .service
+        .change_password(&customer(), &caller, PW.into(), "short".into());
+    assert!(matches!(short, Err(AuthError::InvalidData(_))));
+    let fresh = f
+        .service
+        .change_password(&customer(), &caller, PW.into(), "a new passphrase".into())
+        .unwrap();
+    assert!(f.service.authenticate(&fresh).is_ok(), "the caller gets a fresh token");
+    assert!(f.service.authenticate(&token).is_err());
+    assert!(
+        f.service.authenticate_session(&session).is_err(),
+        "the caller's session ends too"
+    );
+    assert!(f.service.login(&customer(), "a@b.c", "a new passphrase".into()).is_ok());
+    let user = Scope {
+        actor_type: "user".into(),
+        provider: "emailpass".into(),
+    };
+    assert!(f
+        .service
+        .change_password(&user, &f.service.authenticate(&fresh).unwrap(), "x".into(), "y".into())
+        .is_err());
+}
+
+#[test]
+fn customers_are_created_once_and_read_through_the_identity() {
+    let f = fixture();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let caller = f.service.authenticate(&token).unwrap();
+    assert!(matches!(
+        f.service.current_customer(&caller),
+        Err(AuthError::Unauthenticated(_))
+    ));
+    let input = |email: Option<&str>| NewCustomerInput {
+        email: email.map(str::to_string),
+        fields: CustomerFields {
+            first_name: Some(Some("Ann".into())),
+            ..Default::default()
+        },
+    };
+    assert!(matches!(
+        f.service.create_customer(&caller, input(None)),
+        Err(AuthError::InvalidData(_))
+    ));
+    assert!(matches!(
+        f.service.create_customer(&caller, input(Some("bad"))),
+        Err(AuthError::InvalidData(_))
+    ));
+    let created = f.service.create_customer(&caller, input(Some("A@b.c"))).unwrap();
+    assert!(created.id.starts_with("cus_") && created.has_account);
+    assert_eq!(created.first_name.as_deref(), Some("Ann"));
+    let again = f.service.create_customer(&caller, input(Some("a@b.c")));
+    assert!(matches!(again, Err(AuthError::InvalidData(m)) if m == ALREADY_CUSTOMER));
+    // The same registration token now reaches the customer (the actor is read from the database).
+    let caller = f.service.authenticate(&token).unwrap();
+    assert_eq!(f.service.current_customer(&caller).unwrap().id, created.id);
+    let refreshed = f.service.refresh(&caller).unwrap();
+    assert_eq!(f.claims(&refreshed).actor_id, created.id);
+    let updated = f
+        .service
+        .update_current_customer(
+            &caller,
+            &CustomerFields {
+                first_name: Some(None),
+                phone: Some(Some("1".into())),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((updated.first_name, updated.phone.as_deref()), (None, Some("1")));
+    // Another identity cannot take the address that has an account.
+    let other = f.service.register(&customer(), "other@b.c", PW.into()).unwrap();
+    let other = f.service.authenticate(&other).unwrap();
+    assert!(
+        matches!(f.service.create_customer(&other, input(Some("A@B.C"))), Err(AuthError::Duplicate(m)) if m == CUSTOMER_EXISTS)
+    );
+    // A user token is no customer.
+    let user_id = f.service.create_user("admin@b.c", PW.into()).unwrap();
+    let user = Scope {
+        actor_type: "user".into(),
+        provider: "emailpass".into(),
+    };
+    let admin = f
+        .service
+        .authenticate(&f.service.login(&user, "admin@b.c", PW.into()).unwrap())
+        .unwrap();
+    assert_eq!(admin.actor_id(), user_id);
+    assert!(matches!(
+        f.service.current_customer(&admin),
+        Err(AuthError::Unauthenticated(_))
+    ));
+    assert!(matches!(
+        f.service.create_customer(&admin, input(Some("x@b.c"))),
+        Err(AuthError::Unauthenticated(_))
+    ));
 }

@@ -1,34 +1,23 @@
 //! `/auth/...`: register, login, reset-password, update, callback, providers, token refresh.
 
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use auth_domain::service::Scope as DomainScope;
-use auth_domain::{AuthError, TokenRejection};
+use auth_domain::AuthError;
 
 use crate::body::{Fields, JsonBody};
+use crate::credentials::Presented;
 use crate::{ApiError, AppService, AppState};
 
 type Scope = web::Path<(String, String)>;
 
 /// `{"token": ...}`, never cached.
-fn token_response(token: String) -> HttpResponse {
+pub(crate) fn token_response(token: String) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "token": token }))
-}
-
-/// The bearer token of the request, if any (`Authorization: Bearer <token>`, any case).
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_string())
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
 }
 
 /// Register and login: the same body (`email`, `password`, other fields ignored), a use case
@@ -86,13 +75,13 @@ pub(crate) async fn reset_password(
 
 pub(crate) async fn update(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    presented: Presented,
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let (actor, provider) = path.into_inner();
     let scope = state.service.scope(&actor, &provider)?;
-    let token = bearer(&req).map_err(ApiError::on_reset_route)?;
+    let token = presented.require_bearer().map_err(ApiError::on_reset_route)?;
     let claims = state
         .service
         .verify_reset_token(&scope, &token)
@@ -129,13 +118,37 @@ pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<Strin
     })))
 }
 
-pub(crate) async fn refresh(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
+pub(crate) async fn refresh(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
+    let fresh = state.as_caller(presented, |svc, caller| svc.refresh(caller)).await?;
+    Ok(token_response(fresh))
+}
+
+/// Xclade extension: a new password for the caller (token or session), checked against the
+/// current one. Every token and session ends; the caller gets a fresh token.
+pub(crate) async fn change_password(
+    state: web::Data<AppState>,
+    presented: Presented,
+    path: Scope,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, provider) = path.into_inner();
+    let scope = state.service.scope(&actor, &provider)?;
+    let mut fields = Fields::of(&body);
+    let old_password = fields.string("old_password");
+    let new_password = fields.string("new_password");
+    fields.finish()?;
+    let used_session = presented.session.is_some();
     let fresh = state
-        .blocking(move |svc| {
-            let caller = svc.authenticate(&token)?;
-            svc.refresh(&caller)
+        .hashing(move |svc| {
+            let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
+            svc.change_password(&scope, &caller, old_password, new_password)
         })
         .await?;
-    Ok(token_response(fresh))
+    let mut response = token_response(fresh);
+    if used_session {
+        response
+            .add_cookie(&state.settings.cookie.removal())
+            .map_err(|e| ApiError::from(AuthError::unexpected("cookie", e)))?;
+    }
+    Ok(response)
 }

@@ -1,32 +1,71 @@
 //! The route table (design §3.1). Every path answers 405 (JSON) to a method it does not serve;
-//! unknown paths answer 404 (JSON).
+//! unknown paths answer 404 (JSON). `/auth` and `/store` each have their own CORS origins.
 
 mod auth;
 mod health;
+mod session;
+mod store;
 
+use actix_cors::Cors;
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse, Resource};
 
+use crate::settings::HttpSettings;
 use crate::ApiError;
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    // Fixed paths first: `/auth/token/refresh` and `/auth/{actor}/providers` would otherwise
-    // match `/auth/{actor}/{provider}`.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &HttpSettings) {
     cfg.service(resource("/health").route(web::get().to(health::health)))
-        .service(resource("/auth/token/refresh").route(web::post().to(auth::refresh)))
-        .service(resource("/auth/{actor}/providers").route(web::get().to(auth::providers)))
-        .service(resource("/auth/{actor}/{provider}").route(web::post().to(auth::login)))
-        .service(resource("/auth/{actor}/{provider}/register").route(web::post().to(auth::register)))
-        .service(resource("/auth/{actor}/{provider}/reset-password").route(web::post().to(auth::reset_password)))
-        .service(resource("/auth/{actor}/{provider}/update").route(web::post().to(auth::update)))
         .service(
-            resource("/auth/{actor}/{provider}/callback")
-                .route(web::get().to(auth::callback))
-                .route(web::post().to(auth::callback)),
+            web::scope("/auth")
+                .wrap(cors(&settings.auth_cors))
+                // Fixed paths first: `/token/refresh` and `/{actor}/providers` would otherwise
+                // match `/{actor}/{provider}`.
+                .service(resource("/token/refresh").route(web::post().to(auth::refresh)))
+                .service(
+                    resource("/session")
+                        .route(web::post().to(session::create))
+                        .route(web::delete().to(session::delete)),
+                )
+                .service(resource("/logout-all").route(web::post().to(session::logout_all)))
+                .service(resource("/{actor}/providers").route(web::get().to(auth::providers)))
+                .service(resource("/{actor}/{provider}").route(web::post().to(auth::login)))
+                .service(resource("/{actor}/{provider}/register").route(web::post().to(auth::register)))
+                .service(resource("/{actor}/{provider}/reset-password").route(web::post().to(auth::reset_password)))
+                .service(resource("/{actor}/{provider}/update").route(web::post().to(auth::update)))
+                .service(resource("/{actor}/{provider}/change-password").route(web::post().to(auth::change_password)))
+                .service(
+                    resource("/{actor}/{provider}/callback")
+                        .route(web::get().to(auth::callback))
+                        .route(web::post().to(auth::callback)),
+                ),
+        )
+        .service(
+            web::scope("/store")
+                .wrap(cors(&settings.store_cors))
+                .service(resource("/customers").route(web::post().to(store::create_customer)))
+                .service(
+                    resource("/customers/me")
+                        .route(web::get().to(store::retrieve_me))
+                        .route(web::post().to(store::update_me)),
+                ),
         );
 }
 
 fn resource(path: &str) -> Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// Browsers on `origins` may call with credentials; the preflight echoes the requested headers
+/// (the JS SDK sends `x-medusa-locale` and `x-publishable-api-key`). Requests from other origins
+/// are served without CORS headers, so the browser, not the server, refuses them.
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .supports_credentials()
+        .allowed_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_any_header()
+        .block_on_origin_mismatch(false)
+        .max_age(3600);
+    origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {

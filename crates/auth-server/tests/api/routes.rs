@@ -50,7 +50,7 @@ fn unknown_routes_and_methods_answer_json(backend: Backend) {
         "/nope",
         "/auth",
         "/auth/customer/emailpass/register/extra",
-        "/store/customers/me",
+        "/store/nope",
     ] {
         let r = app.request("GET", path, None, &[]);
         assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"), "{path}");

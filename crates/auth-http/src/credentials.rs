@@ -1,0 +1,62 @@
+//! What a request presents to prove who it is: a session cookie, a bearer token, or both.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest};
+
+use auth_domain::{AuthError, TokenRejection};
+
+use crate::settings::SESSION_COOKIE;
+use crate::ApiError;
+
+/// The credentials of a request, not yet checked.
+#[derive(Debug, Clone, Default)]
+pub struct Presented {
+    /// The session id from the `connect.sid` cookie.
+    pub session: Option<String>,
+    /// The token from `Authorization: Bearer <token>` (any case of `Bearer`).
+    pub bearer: Option<String>,
+}
+
+impl Presented {
+    pub fn of(req: &HttpRequest) -> Presented {
+        let session = req
+            .cookie(SESSION_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|v| !v.is_empty());
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string())
+            .filter(|token| !token.is_empty());
+        Presented { session, bearer }
+    }
+
+    /// The bearer token, or the 401 of a guarded route.
+    pub fn require_bearer(&self) -> Result<String, ApiError> {
+        self.bearer
+            .clone()
+            .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+    }
+
+    /// The session id, or the 401 of a guarded route.
+    pub fn require_session(&self) -> Result<String, ApiError> {
+        self.session
+            .clone()
+            .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+    }
+}
+
+impl FromRequest for Presented {
+    type Error = ApiError;
+    type Future = Ready<Result<Presented, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Presented::of(req)))
+    }
+}

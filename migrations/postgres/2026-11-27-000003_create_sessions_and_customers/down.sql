@@ -1,0 +1,2 @@
+DROP TABLE customer;
+DROP TABLE auth_session;
