@@ -237,6 +237,24 @@ impl Client {
         )
     }
 
+    /// A request carrying the session cookie.
+    pub fn with_session(&self, method: &str, path: &str, session: &str, body: Option<&str>) -> Resp {
+        let cookie = format!("connect.sid={session}");
+        let headers = [
+            ("cookie", cookie.as_str()),
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
+        self.request(method, path, body, &headers)
+    }
+
+    /// Opens a session with `token`; returns the session id of the cookie.
+    pub fn open_session(&self, token: &str) -> String {
+        let r = self.post_with("/auth/session", "", &[("authorization", &format!("Bearer {token}"))]);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.cookie("connect.sid").unwrap()
+    }
+
     pub fn refresh(&self, token: &str) -> Resp {
         self.post_with(
             "/auth/token/refresh",
@@ -429,6 +447,13 @@ impl Resp {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
+    }
+
+    /// The value the response sets for the cookie `name` (`Some("")` for a removal).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let set = self.header("set-cookie")?;
+        let (cookie_name, rest) = set.split_once('=')?;
+        (cookie_name == name).then(|| rest.split(';').next().unwrap_or_default().to_string())
     }
 
     /// Asserts status and the exact JSON body.

@@ -6,10 +6,14 @@ mod helpers;
 
 mod cli;
 mod concurrency;
+mod cors;
+mod customers;
 mod events;
+mod js_sdk;
 mod login;
 mod refresh;
 mod register;
 mod reset;
 mod routes;
 mod secrets;
+mod sessions;
