@@ -71,7 +71,7 @@ function absorbSetCookie(line) {
 
 function redact(value) {
   // Enough of a credential to tell two apart, not enough to use.
-  return value.replace(/(Bearer |connect\.sid=)([^;\s]{0,12})[^;\s]*/g, "$1$2…");
+  return value.replace(/(Bearer |connect\.sid=)([^;\s",]{0,12})[^;\s",]*/g, "$1$2…");
 }
 
 globalThis.fetch = async (input, init = {}) => {
