@@ -74,6 +74,13 @@ impl State {
 
     fn end_sessions(&mut self, auth_identity_id: &str) {
         self.sessions.retain(|_, s| s.auth_identity_id != auth_identity_id);
+        let accounts: Vec<String> = self
+            .identities
+            .iter()
+            .filter(|(_, (_, r))| r.auth_identity_id == auth_identity_id)
+            .map(|(pid, _)| pid.clone())
+            .collect();
+        self.reset_tokens.retain(|pid, _| !accounts.contains(pid));
     }
 
     fn delivery(&mut self, event_id: &str, sink: &str) -> Option<&mut Delivery> {

@@ -37,16 +37,21 @@ pub struct PasswordPolicy {
 
 impl PasswordPolicy {
     pub fn check(&self, raw: String) -> Result<Password, AuthError> {
+        self.check_field(raw, "password")
+    }
+
+    /// As `check`, naming `field` in the message (e.g. `new_password`).
+    pub fn check_field(&self, raw: String, field: &str) -> Result<Password, AuthError> {
         let chars = raw.chars().count();
         if chars < self.min_length {
             return Err(AuthError::InvalidData(format!(
-                "Invalid request: Field 'password' must be at least {} characters long",
+                "Invalid request: Field '{field}' must be at least {} characters long",
                 self.min_length
             )));
         }
         if raw.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidData(format!(
-                "Invalid request: Field 'password' must be at most {MAX_PASSWORD_BYTES} bytes of UTF-8"
+                "Invalid request: Field '{field}' must be at most {MAX_PASSWORD_BYTES} bytes of UTF-8"
             )));
         }
         Ok(Password(raw))

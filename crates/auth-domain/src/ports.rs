@@ -102,8 +102,9 @@ pub trait IdentityStore: Send + Sync {
         event: &NewEvent,
     ) -> Result<(), AuthError>;
 
-    /// In one transaction: sets a new security stamp and ends every session of the identity
-    /// (logout-all).
+    /// In one transaction: sets a new security stamp and ends every session and pending reset
+    /// token of the identity (logout-all). Returns `AuthError::Unauthenticated(Revoked)` when the
+    /// identity no longer exists.
     fn revoke_all(
         &self,
         tenant: &str,
@@ -113,14 +114,15 @@ pub trait IdentityStore: Send + Sync {
     ) -> Result<(), AuthError>;
 
     /// In one transaction: replaces the hash only if it is still `change.expected_hash`, sets the
-    /// new stamp, ends every session and writes `event`. `Ok(false)`, changing nothing, when the
+    /// new stamp, ends every session and pending reset token, and writes `event`. `Ok(false)`, changing nothing, when the
     /// hash changed meanwhile.
     fn change_password(&self, tenant: &str, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError>;
 }
 
 /// Cookie sessions, stored by the SHA-256 of their id.
 ///
-/// Every method returns `AuthError::Database` when the database is unreachable or fails.
+/// Every method returns `AuthError::Database` when the database is unreachable or fails, and
+/// the writing ones `AuthError::Conflict` when a serialization failure survives the retries.
 pub trait SessionStore: Send + Sync {
     /// Stores `session`; deletes the session `replaces` (a hash) in the same transaction.
     fn create_session(&self, tenant: &str, session: &NewSession, replaces: Option<&str>) -> Result<(), AuthError>;
@@ -140,13 +142,15 @@ pub trait SessionStore: Send + Sync {
 
 /// Customer accounts.
 ///
-/// Every method returns `AuthError::Database` when the database is unreachable or fails.
+/// Every method returns `AuthError::Database` when the database is unreachable or fails, and
+/// the writing ones `AuthError::Conflict` when a serialization failure survives the retries.
 pub trait CustomerStore: Send + Sync {
     /// In one transaction that first locks the identity: refuses with `AuthError::InvalidData`
     /// ("Request already authenticated as a customer.") when the identity already has a
     /// `customer_id`; inserts `customer` (`AuthError::Duplicate` when its email already has an
     /// account); links it as `app_metadata.customer_id`. Of concurrent calls for one identity
-    /// exactly one creates a customer.
+    /// exactly one creates a customer. `AuthError::Unauthenticated(Revoked)` when the identity
+    /// no longer exists.
     fn create_customer(&self, tenant: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError>;
 
     /// The customer `id`; `Ok(None)` when there is none.

@@ -456,7 +456,10 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if caller.actor_type != scope.actor_type || caller.auth_provider != scope.provider {
             return Err(TokenRejection::WrongScope.into());
         }
-        let new_password = self.settings.password_policy.check(new_password)?;
+        let new_password = self
+            .settings
+            .password_policy
+            .check_field(new_password, "new_password")?;
         let identity = &caller.identity;
         if !self
             .hasher

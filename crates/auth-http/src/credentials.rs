@@ -3,7 +3,7 @@
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::{header, Method};
 use actix_web::{FromRequest, HttpRequest};
 
 use auth_domain::{AuthError, TokenRejection};
@@ -21,11 +21,21 @@ pub struct Presented {
 }
 
 impl Presented {
+    /// Reads the credentials of `req`. A session cookie counts on a request that changes state
+    /// only when it is JSON: a browser sends such a request cross-site only after a CORS
+    /// preflight, so a form on another site cannot ride on the cookie (CSRF).
     pub fn of(req: &HttpRequest) -> Presented {
+        let safe_method = matches!(*req.method(), Method::GET | Method::HEAD);
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"));
         let session = req
             .cookie(SESSION_COOKIE)
             .map(|c| c.value().to_string())
-            .filter(|v| !v.is_empty());
+            .filter(|v| !v.is_empty() && (safe_method || json));
         let bearer = req
             .headers()
             .get(header::AUTHORIZATION)

@@ -186,10 +186,14 @@ pub(crate) fn negotiate_unauthorized<B>(res: ServiceResponse<B>) -> actix_web::R
     let Some(json) = json else {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     };
-    let (req, _) = res.into_parts();
-    let response = HttpResponse::Unauthorized()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json);
+    let (req, original) = res.into_parts();
+    let mut response = HttpResponse::Unauthorized().json(json);
+    // Keep what the layers inside added (CORS, cache control): only the body changes.
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))

@@ -39,12 +39,49 @@ pub struct Config {
     pub log_sink: Option<bool>,
     pub event_retry_delay: Duration,
     pub event_poll_interval: Duration,
+    /// Attempts per sink before a delivery is `dead`.
+    pub event_max_attempts: u32,
+    pub webhook: Option<WebhookSettings>,
+    pub email: Option<EmailSettings>,
+    pub nats: Option<NatsSettings>,
     pub session_ttl: Duration,
     pub cookie_secure: CookieSecure,
     pub cookie_same_site: CookieSameSite,
     pub store_publishable_keys: Option<Vec<String>>,
     pub auth_cors: Vec<String>,
     pub store_cors: Vec<String>,
+}
+
+/// The webhook sink: `WEBHOOK_URL`, `WEBHOOK_SECRET` (`whsec_<base64>`, Standard Webhooks).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub url: String,
+    /// The HMAC key: the base64-decoded part after `whsec_`.
+    pub key: Secret,
+    pub timeout: Duration,
+}
+
+/// The email sink: `SMTP_URL` (e.g. `smtps://user:pass@smtp.example.com`,
+/// `smtp://localhost:2525`), `EMAIL_FROM`.
+#[derive(Clone)]
+pub struct EmailSettings {
+    pub smtp_url: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmailSettings")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The NATS JetStream sink: `NATS_URL`, `NATS_SUBJECT`.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    pub url: String,
+    pub subject: String,
 }
 
 /// `COOKIE_SECURE`: `auto` marks the session cookie Secure unless the server listens on a
@@ -147,6 +184,28 @@ impl Config {
                 get("EVENT_POLL_INTERVAL"),
                 Duration::from_millis(500),
             )?,
+            event_max_attempts: parse_num("EVENT_MAX_ATTEMPTS", get("EVENT_MAX_ATTEMPTS"), 10u32)?.max(1),
+            webhook: match (
+                get("WEBHOOK_URL"),
+                lookup("WEBHOOK_SECRET").filter(|s| !s.trim().is_empty()),
+            ) {
+                (None, _) => None,
+                (Some(_), None) => return Err(invalid("WEBHOOK_SECRET", "is required with WEBHOOK_URL")),
+                (Some(url), Some(secret)) => Some(WebhookSettings {
+                    url,
+                    key: webhook_key(secret.trim())?,
+                    timeout: parse_duration("WEBHOOK_TIMEOUT", get("WEBHOOK_TIMEOUT"), Duration::from_secs(10))?,
+                }),
+            },
+            email: match (get("SMTP_URL"), get("EMAIL_FROM")) {
+                (None, _) => None,
+                (Some(_), None) => return Err(invalid("EMAIL_FROM", "is required with SMTP_URL")),
+                (Some(smtp_url), Some(from)) => Some(EmailSettings { smtp_url, from }),
+            },
+            nats: get("NATS_URL").map(|url| NatsSettings {
+                url,
+                subject: get("NATS_SUBJECT").unwrap_or_else(|| "xclade.auth.events".into()),
+            }),
             session_ttl: parse_duration("SESSION_TTL", get("SESSION_TTL"), Duration::from_secs(10 * 3600))?,
             cookie_secure: match get("COOKIE_SECURE").map(|v| v.to_ascii_lowercase()).as_deref() {
                 None | Some("auto") => CookieSecure::Auto,
@@ -178,6 +237,17 @@ impl Config {
             data_dir,
             database_url,
         };
+        if config.session_ttl.is_zero() {
+            return Err(invalid("SESSION_TTL", "must be longer than zero"));
+        }
+        for (key, origins) in [("AUTH_CORS", &config.auth_cors), ("STORE_CORS", &config.store_cors)] {
+            if let Some(bad) = origins.iter().find(|o| !is_origin(o)) {
+                return Err(invalid(
+                    key,
+                    &format!("{bad:?} is not an origin like https://shop.example.com"),
+                ));
+            }
+        }
         if config.jwt_expires_in.is_zero() {
             return Err(invalid("JWT_EXPIRES_IN", "must be longer than zero"));
         }
@@ -199,6 +269,25 @@ impl Config {
             (_, CookieSecure::Auto) => !loopback,
         }
     }
+}
+
+/// The HMAC key of a Standard Webhooks secret `whsec_<base64>`.
+fn webhook_key(secret: &str) -> Result<Secret, ConfigError> {
+    use base64::Engine as _;
+    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()
+        .filter(|key| !key.is_empty())
+        .map(Secret)
+        .ok_or_else(|| invalid("WEBHOOK_SECRET", "must be whsec_ followed by base64"))
+}
+
+/// `scheme://host[:port]`, without a path: what a browser sends in `Origin`.
+fn is_origin(value: &str) -> bool {
+    value.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
+    })
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -292,6 +381,12 @@ mod tests {
             config(&[("COOKIE_SAMESITE", "sometimes")]).unwrap_err().key,
             "COOKIE_SAMESITE"
         );
+        assert_eq!(config(&[("AUTH_CORS", "*")]).unwrap_err().key, "AUTH_CORS");
+        assert_eq!(
+            config(&[("STORE_CORS", "https://shop.example/path")]).unwrap_err().key,
+            "STORE_CORS"
+        );
+        assert_eq!(config(&[("SESSION_TTL", "0")]).unwrap_err().key, "SESSION_TTL");
         let c = config(&[
             ("STORE_PUBLISHABLE_KEYS", "pk_1, pk_2,"),
             ("AUTH_CORS", "http://localhost:8000"),

@@ -102,7 +102,7 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         leeway: to_chrono(config.jwt_leeway),
     });
     let secret_box = SecretBox::new(&secret.0, &previous);
-    let sinks = sinks::from_config(config);
+    let sinks = sinks::from_config(config)?;
     let settings = AuthSettings {
         tenant: DEFAULT_TENANT.into(),
         actor_types: config.actor_types.clone(),

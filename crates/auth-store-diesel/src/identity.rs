@@ -296,8 +296,8 @@ impl IdentityStore for DieselStore {
     }
 }
 
-/// A new security stamp (revoking every token) and the end of every session of the identity,
-/// inside the caller's transaction.
+/// A new security stamp (revoking every token), the end of every session and of every pending
+/// reset token of the identity, inside the caller's transaction.
 fn set_stamp_and_end_sessions(
     conn: &mut DbConnection,
     auth_identity_id: &str,
@@ -311,5 +311,11 @@ fn set_stamp_and_end_sessions(
         ))
         .execute(conn)?;
     diesel::delete(auth_session::table.filter(auth_session::auth_identity_id.eq(auth_identity_id))).execute(conn)?;
+    // A reset link asked for before the change must not undo it.
+    let accounts = provider_identity::table
+        .filter(provider_identity::auth_identity_id.eq(auth_identity_id))
+        .select(provider_identity::id);
+    diesel::delete(password_reset_token::table.filter(password_reset_token::provider_identity_id.eq_any(accounts)))
+        .execute(conn)?;
     Ok(())
 }

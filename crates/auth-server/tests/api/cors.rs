@@ -63,4 +63,14 @@ fn cors_answers_preflights_per_prefix(backend: Backend) {
         &[("origin", "https://evil.example")],
     );
     assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
+    // The JSON form of a 401 keeps the CORS headers, so a browser can read it.
+    let r = app.request(
+        "GET",
+        "/store/customers/me",
+        None,
+        &[("origin", SHOP), ("accept", "application/json")],
+    );
+    assert_eq!((r.status, r.content_type.as_str()), (401, "application/json"));
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
 }

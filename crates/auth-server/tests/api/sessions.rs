@@ -102,6 +102,7 @@ fn the_session_comes_first_then_the_bearer(backend: Backend) {
     let both = [
         ("cookie", format!("connect.sid={ann_session}")),
         ("authorization", format!("Bearer {bob}")),
+        ("content-type", "application/json".to_string()),
     ];
     let headers: Vec<(&str, &str)> = both.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let r = app.request("POST", "/auth/token/refresh", None, &headers);
@@ -129,8 +130,19 @@ fn logout_all_ends_every_token_and_session(backend: Backend) {
     let login = app.login("ann@example.com", PASSWORD).token();
     let session = app.open_session(&login);
     let other = app.registered("bob@example.com");
+    let reset = app.reset_token("ann@example.com");
     app.request("POST", "/auth/logout-all", None, &[])
         .assert_plain_unauthorized();
+    // A cookie counts on a state-changing request only when it is JSON (no cross-site forms).
+    let cookie = format!("connect.sid={session}");
+    app.request(
+        "POST",
+        "/auth/logout-all",
+        Some("x"),
+        &[("cookie", &cookie), ("content-type", "text/plain")],
+    )
+    .assert_plain_unauthorized();
+    assert_eq!(app.refresh(&login).status, 200, "nothing was revoked");
     let r = app.post_with(
         "/auth/logout-all",
         "",
@@ -147,6 +159,11 @@ fn logout_all_ends_every_token_and_session(backend: Backend) {
     );
     assert_eq!(app.db().count("auth_session"), 0);
     assert_eq!(app.refresh(&other).status, 200, "other accounts are untouched");
+    assert_eq!(
+        app.update(&reset, r#"{"password":"a new passphrase"}"#).status,
+        401,
+        "pending reset links end too"
+    );
     // Logging in again works; a session can log out everywhere too.
     let fresh = app.login("ann@example.com", PASSWORD).token();
     let session = app.open_session(&fresh);
@@ -171,7 +188,7 @@ fn change_password_checks_the_old_one_and_revokes_everything(backend: Backend) {
     app.post_with(path, &body("not the password", "a new passphrase"), &auth)
         .assert_json(401, json!({"type": "unauthorized", "message": "Invalid password"}));
     app.post_with(path, &body(PASSWORD, "short"), &auth)
-        .assert_invalid("at least 8 characters");
+        .assert_invalid("Field 'new_password' must be at least 8");
     app.post_with(path, r#"{"old_password":"x"}"#, &auth)
         .assert_invalid("Field 'new_password' is required");
     app.post_with(
