@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use crate::ports::{Clock, EventOutbox, EventSink};
-use crate::secret::SecretBox;
+use crate::secret::{fill_random, SecretBox};
 use crate::AuthError;
 
 /// What one pass did.
@@ -14,15 +14,41 @@ use crate::AuthError;
 pub struct PassReport {
     pub delivered: usize,
     pub failed: usize,
+    pub dead: usize,
     pub expired: usize,
+}
+
+impl PassReport {
+    pub fn is_empty(&self) -> bool {
+        *self == PassReport::default()
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
-    /// The delay before another attempt after a failure.
-    pub retry_delay: Duration,
+    /// The delay after the first failure; it doubles with each further one (with jitter).
+    pub retry_initial: Duration,
+    /// The longest delay between two attempts.
+    pub retry_max: Duration,
+    /// Attempts per sink before the delivery is dead.
+    pub max_attempts: u32,
+    /// How long a claim holds: longer than the slowest sink takes to answer.
+    pub lease: Duration,
     /// How many deliveries one pass takes at most.
     pub batch: usize,
+}
+
+impl DispatchSettings {
+    /// The delay before the attempt after `failures` failures: `retry_initial * 2^(failures-1)`,
+    /// at most `retry_max`, times a random factor in [0.8, 1.2) so that retries spread out.
+    pub fn backoff(&self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        let base = self.retry_initial.num_milliseconds().saturating_mul(1 << doublings);
+        let capped = base.min(self.retry_max.num_milliseconds()).max(0);
+        let mut byte = [0u8; 1];
+        let jitter = if fill_random(&mut byte).is_ok() { 0.8 + f64::from(byte[0]) / 640.0 } else { 1.0 };
+        Duration::milliseconds((capped as f64 * jitter) as i64)
+    }
 }
 
 pub struct Dispatcher<O, C> {
@@ -36,10 +62,7 @@ pub struct Dispatcher<O, C> {
 impl<O, C> std::fmt::Debug for Dispatcher<O, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let sinks: Vec<&str> = self.sinks.iter().map(|s| s.name()).collect();
-        f.debug_struct("Dispatcher")
-            .field("sinks", &sinks)
-            .field("settings", &self.settings)
-            .finish()
+        f.debug_struct("Dispatcher").field("sinks", &sinks).field("settings", &self.settings).finish()
     }
 }
 
@@ -51,29 +74,21 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
         secrets: SecretBox,
         settings: DispatchSettings,
     ) -> Self {
-        Dispatcher {
-            outbox,
-            clock,
-            sinks,
-            secrets,
-            settings,
-        }
+        Dispatcher { outbox, clock, sinks, secrets, settings }
     }
 
-    /// Delivers every due delivery once: delivered, failed (retried after the delay) or expired
-    /// (its token expired first). Then erases the secrets no delivery needs any more.
+    /// Claims the due deliveries and tries each once: delivered, failed (retried after a growing
+    /// delay), dead (after the last attempt allowed) or expired (its token expired first). Then
+    /// erases the secrets no delivery needs any more.
     pub fn run_pass(&self) -> Result<PassReport, AuthError> {
         let now = self.clock.now();
         let mut report = PassReport::default();
-        for pending in self.outbox.due_deliveries(now, self.settings.batch)? {
+        let claimed = self.outbox.claim_due(now, now + self.settings.lease, self.settings.batch)?;
+        for pending in claimed {
             let (event, sink_name) = (&pending.event, pending.sink.as_str());
-            if event.is_expired(now) {
-                self.outbox.record_expired(&event.id, sink_name, now)?;
-                log::info!(
-                    "event {} ({}) expired before delivery to {sink_name}",
-                    event.id,
-                    event.name
-                );
+            if event.is_expired(self.clock.now()) {
+                self.outbox.record_expired(&event.id, sink_name, self.clock.now())?;
+                log::info!("event {} ({}) expired before delivery to {sink_name}", event.id, event.name);
                 report.expired += 1;
                 continue;
             }
@@ -84,20 +99,31 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
                     Err(e) => Err(e.to_string()),
                 },
             };
+            let failures = u32::try_from(pending.attempts).unwrap_or(0) + 1;
             match outcome {
                 Ok(()) => {
                     self.outbox.record_delivered(&event.id, sink_name, self.clock.now())?;
                     log::debug!("event {} ({}) delivered to {sink_name}", event.id, event.name);
                     report.delivered += 1;
                 }
-                Err(error) => {
-                    let next = self.clock.now() + self.settings.retry_delay;
-                    self.outbox.record_failure(&event.id, sink_name, &error, next)?;
-                    log::warn!(
-                        "event {} ({}) not delivered to {sink_name} (attempt {}): {error}",
+                Err(error) if failures >= self.settings.max_attempts => {
+                    self.outbox.record_dead(&event.id, sink_name, &error, self.clock.now())?;
+                    log::error!(
+                        "event {} ({}) is dead for {sink_name} after {failures} attempts: {error} \
+                         (`xclade-auth events retry {}` re-arms it)",
                         event.id,
                         event.name,
-                        pending.attempts + 1
+                        event.id
+                    );
+                    report.dead += 1;
+                }
+                Err(error) => {
+                    let next = self.clock.now() + self.settings.backoff(failures);
+                    self.outbox.record_failure(&event.id, sink_name, &error, next)?;
+                    log::warn!(
+                        "event {} ({}) not delivered to {sink_name} (attempt {failures}): {error}",
+                        event.id,
+                        event.name
                     );
                     report.failed += 1;
                 }
@@ -105,5 +131,25 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
         }
         self.outbox.erase_settled_secrets(self.clock.now())?;
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let s = DispatchSettings {
+            retry_initial: Duration::seconds(1),
+            retry_max: Duration::minutes(10),
+            max_attempts: 10,
+            lease: Duration::minutes(1),
+            batch: 10,
+        };
+        for (failures, base) in [(1, 1_000), (2, 2_000), (3, 4_000), (10, 512_000), (11, 600_000), (40, 600_000)] {
+            let ms = s.backoff(failures).num_milliseconds();
+            assert!((base * 8 / 10..base * 12 / 10).contains(&ms), "{failures}: {ms} around {base}");
+        }
     }
 }

@@ -19,19 +19,12 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, AuthError> {
         let address = raw.trim();
         if address.is_empty() {
-            return Err(AuthError::InvalidData(
-                "Invalid request: Field 'email' must not be empty".into(),
-            ));
+            return Err(AuthError::InvalidData("Invalid request: Field 'email' must not be empty".into()));
         }
         if address.len() > MAX_EMAIL_LEN || !is_valid_address(address) {
-            return Err(AuthError::InvalidData(
-                "Invalid request: Field 'email' must be a valid email address".into(),
-            ));
+            return Err(AuthError::InvalidData("Invalid request: Field 'email' must be a valid email address".into()));
         }
-        Ok(Email {
-            address: address.to_string(),
-            key: email_key(address),
-        })
+        Ok(Email { address: address.to_string(), key: email_key(address) })
     }
 
     pub fn as_str(&self) -> &str {
@@ -78,13 +71,7 @@ mod tests {
 
     #[test]
     fn accepts_what_browsers_accept() {
-        for ok in [
-            "a@b",
-            "Ann.Lee+shop@Example.COM",
-            "x_y@sub.example.co",
-            "o'neil@example.com",
-            "a@localhost",
-        ] {
+        for ok in ["a@b", "Ann.Lee+shop@Example.COM", "x_y@sub.example.co", "o'neil@example.com", "a@localhost"] {
             assert!(Email::parse(ok).is_ok(), "{ok} should be accepted");
         }
     }

@@ -91,10 +91,7 @@ impl StoredEvent {
         if let Some(sealed) = &self.sealed_secret {
             data.insert("token".into(), Value::String(secrets.open(sealed, &self.id)?));
         } else if data.contains_key("token") {
-            return Err(AuthError::Unexpected(format!(
-                "event {} lost its secret before delivery",
-                self.id
-            )));
+            return Err(AuthError::Unexpected(format!("event {} lost its secret before delivery", self.id)));
         }
         Ok(Envelope {
             id: self.id.clone(),

@@ -11,16 +11,36 @@ use crate::model::{
     Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
     PasswordResetCompletion, SessionRecord,
 };
-use crate::ports::{CustomerStore, EventOutbox, IdentityStore, PendingDelivery, SessionStore};
+use crate::ports::{
+    CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, IdentityStore, PendingDelivery, SessionStore,
+};
 use crate::{AuthError, TokenRejection};
 
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
+    pub locked_until: Option<DateTime<Utc>>,
     pub delivered: bool,
     pub expired: bool,
+    pub dead: bool,
     pub last_error: Option<String>,
+}
+
+impl Delivery {
+    fn status(&self) -> DeliveryStatus {
+        match self {
+            d if d.delivered => DeliveryStatus::Delivered,
+            d if d.expired => DeliveryStatus::Expired,
+            d if d.dead => DeliveryStatus::Dead,
+            d if d.attempts > 0 => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+
+    fn settle(&mut self) {
+        self.locked_until = None;
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,8 +77,10 @@ impl State {
                 Delivery {
                     attempts: 0,
                     next_attempt_at: event.event.created_at,
+                    locked_until: None,
                     delivered: false,
                     expired: false,
+                    dead: false,
                     last_error: None,
                 },
             ));
@@ -66,10 +88,7 @@ impl State {
     }
 
     fn identity_mut(&mut self, auth_identity_id: &str) -> Option<&mut IdentityRecord> {
-        self.identities
-            .values_mut()
-            .map(|(_, r)| r)
-            .find(|r| r.auth_identity_id == auth_identity_id)
+        self.identities.values_mut().map(|(_, r)| r).find(|r| r.auth_identity_id == auth_identity_id)
     }
 
     fn end_sessions(&mut self, auth_identity_id: &str) {
@@ -84,10 +103,7 @@ impl State {
     }
 
     fn delivery(&mut self, event_id: &str, sink: &str) -> Option<&mut Delivery> {
-        self.deliveries
-            .iter_mut()
-            .find(|((e, s), _)| e == event_id && s == sink)
-            .map(|(_, d)| d)
+        self.deliveries.iter_mut().find(|((e, s), _)| e == event_id && s == sink).map(|(_, d)| d)
     }
 }
 
@@ -122,11 +138,7 @@ impl IdentityStore for MemoryStore {
 
     fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {
         let mut state = self.lock();
-        if state
-            .identities
-            .values()
-            .any(|(k, r)| *k == n.entity_key && r.provider == n.provider)
-        {
+        if state.identities.values().any(|(k, r)| *k == n.entity_key && r.provider == n.provider) {
             return Err(AuthError::Duplicate("identity exists".into()));
         }
         let record = IdentityRecord {
@@ -139,9 +151,7 @@ impl IdentityStore for MemoryStore {
             user_metadata: Map::new(),
             security_stamp: n.security_stamp.clone(),
         };
-        state
-            .identities
-            .insert(n.provider_identity_id.clone(), (n.entity_key.clone(), record));
+        state.identities.insert(n.provider_identity_id.clone(), (n.entity_key.clone(), record));
         Ok(())
     }
 
@@ -165,20 +175,13 @@ impl IdentityStore for MemoryStore {
 
     fn store_reset_token(&self, _t: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         let mut state = self.lock();
-        state.reset_tokens.insert(
-            token.provider_identity_id.clone(),
-            (token.token_hash.clone(), token.expires_at),
-        );
+        state.reset_tokens.insert(token.provider_identity_id.clone(), (token.token_hash.clone(), token.expires_at));
         state.write_event(event);
         Ok(())
     }
 
     fn reset_token_is_live(&self, _t: &str, hash: &str, pid: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
-        Ok(self
-            .lock()
-            .reset_tokens
-            .get(pid)
-            .is_some_and(|(h, exp)| h == hash && *exp > now))
+        Ok(self.lock().reset_tokens.get(pid).is_some_and(|(h, exp)| h == hash && *exp > now))
     }
 
     fn complete_password_reset(
@@ -188,10 +191,8 @@ impl IdentityStore for MemoryStore {
         event: &NewEvent,
     ) -> Result<(), AuthError> {
         let mut state = self.lock();
-        let live = state
-            .reset_tokens
-            .get(&c.provider_identity_id)
-            .is_some_and(|(h, exp)| *h == c.token_hash && *exp > c.now);
+        let live =
+            state.reset_tokens.get(&c.provider_identity_id).is_some_and(|(h, exp)| *h == c.token_hash && *exp > c.now);
         if !live {
             return Err(TokenRejection::Consumed.into());
         }
@@ -275,24 +276,17 @@ impl SessionStore for MemoryStore {
 impl CustomerStore for MemoryStore {
     fn create_customer(&self, _t: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError> {
         let mut state = self.lock();
-        let identity = state
-            .identity_mut(auth_identity_id)
-            .ok_or_else(|| AuthError::Unexpected("no identity".into()))?;
+        let identity =
+            state.identity_mut(auth_identity_id).ok_or_else(|| AuthError::Unexpected("no identity".into()))?;
         if identity.app_metadata.contains_key("customer_id") {
             return Err(AuthError::InvalidData(crate::service::ALREADY_CUSTOMER.into()));
         }
         let key = customer.email.to_lowercase();
-        if state
-            .customers
-            .values()
-            .any(|c| c.has_account && c.email.to_lowercase() == key)
-        {
+        if state.customers.values().any(|c| c.has_account && c.email.to_lowercase() == key) {
             return Err(AuthError::Duplicate("customer email".into()));
         }
         if let Some(identity) = state.identity_mut(auth_identity_id) {
-            identity
-                .app_metadata
-                .insert("customer_id".into(), customer.id.clone().into());
+            identity.app_metadata.insert("customer_id".into(), customer.id.clone().into());
         }
         state.customers.insert(customer.id.clone(), customer.clone());
         Ok(())
@@ -319,28 +313,34 @@ impl CustomerStore for MemoryStore {
 }
 
 impl EventOutbox for MemoryStore {
-    fn due_deliveries(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<PendingDelivery>, AuthError> {
-        let state = self.lock();
-        Ok(state
-            .deliveries
-            .iter()
-            .filter(|(_, d)| !d.delivered && !d.expired && d.next_attempt_at <= now)
-            .take(limit)
-            .filter_map(|((event_id, sink), d)| {
-                let event = state.events.iter().find(|e| e.id == *event_id)?.clone();
-                Some(PendingDelivery {
-                    event,
-                    sink: sink.clone(),
-                    attempts: d.attempts,
-                })
-            })
-            .collect())
+    fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>, AuthError> {
+        let mut state = self.lock();
+        let events = state.events.clone();
+        let mut claimed = Vec::new();
+        for ((event_id, sink), d) in state.deliveries.iter_mut() {
+            let due = matches!(d.status(), DeliveryStatus::Pending | DeliveryStatus::Failed)
+                && d.next_attempt_at <= now
+                && d.locked_until.is_none_or(|until| until <= now);
+            if due && claimed.len() < limit {
+                if let Some(event) = events.iter().find(|e| e.id == *event_id) {
+                    d.locked_until = Some(lease_until);
+                    claimed.push(PendingDelivery { event: event.clone(), sink: sink.clone(), attempts: d.attempts });
+                }
+            }
+        }
+        Ok(claimed)
     }
 
     fn record_delivered(&self, event_id: &str, sink: &str, _now: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(d) = self.lock().delivery(event_id, sink) {
             d.delivered = true;
             d.attempts += 1;
+            d.settle();
         }
         Ok(())
     }
@@ -350,6 +350,17 @@ impl EventOutbox for MemoryStore {
             d.attempts += 1;
             d.last_error = Some(error.into());
             d.next_attempt_at = next;
+            d.settle();
+        }
+        Ok(())
+    }
+
+    fn record_dead(&self, event_id: &str, sink: &str, error: &str, _now: DateTime<Utc>) -> Result<(), AuthError> {
+        if let Some(d) = self.lock().delivery(event_id, sink) {
+            d.attempts += 1;
+            d.last_error = Some(error.into());
+            d.dead = true;
+            d.settle();
         }
         Ok(())
     }
@@ -357,8 +368,48 @@ impl EventOutbox for MemoryStore {
     fn record_expired(&self, event_id: &str, sink: &str, _now: DateTime<Utc>) -> Result<(), AuthError> {
         if let Some(d) = self.lock().delivery(event_id, sink) {
             d.expired = true;
+            d.settle();
         }
         Ok(())
+    }
+
+    fn list_deliveries(&self, status: Option<DeliveryStatus>, limit: usize) -> Result<Vec<DeliveryView>, AuthError> {
+        let state = self.lock();
+        Ok(state
+            .deliveries
+            .iter()
+            .rev()
+            .filter(|(_, d)| status.is_none_or(|s| d.status() == s))
+            .filter_map(|((event_id, sink), d)| {
+                let event = state.events.iter().find(|e| e.id == *event_id)?;
+                Some(DeliveryView {
+                    event_id: event_id.clone(),
+                    event_name: event.name.clone(),
+                    sink: sink.clone(),
+                    status: d.status(),
+                    attempts: d.attempts,
+                    last_error: d.last_error.clone(),
+                    created_at: event.created_at,
+                    next_attempt_at: d.next_attempt_at,
+                })
+            })
+            .take(limit)
+            .collect())
+    }
+
+    fn rearm(&self, event_id: &str, now: DateTime<Utc>) -> Result<usize, AuthError> {
+        let mut state = self.lock();
+        let mut count = 0;
+        for ((id, _), d) in state.deliveries.iter_mut() {
+            if id == event_id && matches!(d.status(), DeliveryStatus::Dead | DeliveryStatus::Failed) {
+                d.dead = false;
+                d.attempts = 0;
+                d.next_attempt_at = now;
+                d.locked_until = None;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     fn erase_settled_secrets(&self, now: DateTime<Utc>) -> Result<usize, AuthError> {
@@ -369,11 +420,7 @@ impl EventOutbox for MemoryStore {
             .filter(|e| e.sealed_secret.is_some())
             .filter(|e| {
                 e.is_expired(now)
-                    || state
-                        .deliveries
-                        .iter()
-                        .filter(|((id, _), _)| *id == e.id)
-                        .all(|(_, d)| d.delivered || d.expired)
+                    || state.deliveries.iter().filter(|((id, _), _)| *id == e.id).all(|(_, d)| d.delivered || d.expired)
             })
             .map(|e| e.id.clone())
             .collect();

@@ -37,18 +37,12 @@ impl IdentityRecord {
     /// The id of the actor of `actor_type` linked to this identity (`app_metadata.<actor>_id`),
     /// or `""` when there is none yet.
     pub fn actor_id(&self, actor_type: &str) -> String {
-        self.app_metadata
-            .get(&format!("{actor_type}_id"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+        self.app_metadata.get(&format!("{actor_type}_id")).and_then(Value::as_str).unwrap_or_default().to_string()
     }
 
     /// Whether no actor of any type is linked yet.
     pub fn has_no_actor(&self) -> bool {
-        self.app_metadata
-            .values()
-            .all(|v| v.is_null() || v.as_str() == Some(""))
+        self.app_metadata.values().all(|v| v.is_null() || v.as_str() == Some(""))
     }
 }
 

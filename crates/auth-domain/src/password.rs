@@ -68,9 +68,7 @@ pub struct PasswordHasher {
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordHasher")
-            .field("cost", &self.cost)
-            .finish_non_exhaustive()
+        f.debug_struct("PasswordHasher").field("cost", &self.cost).finish_non_exhaustive()
     }
 }
 
@@ -95,9 +93,7 @@ impl PasswordHasher {
     /// (`bcrypt::non_truncating_*` would refuse 72 bytes too, which the policy allows.)
     pub fn hash(&self, password: &Password) -> Result<String, AuthError> {
         if password.as_bytes().len() > MAX_PASSWORD_BYTES {
-            return Err(AuthError::Unexpected(
-                "a password over 72 bytes reached the hasher".into(),
-            ));
+            return Err(AuthError::Unexpected("a password over 72 bytes reached the hasher".into()));
         }
         bcrypt::hash(password.as_bytes(), self.cost).map_err(|e| AuthError::unexpected("bcrypt", e))
     }
@@ -126,9 +122,7 @@ impl PasswordHasher {
 
     /// Whether a stored hash was made at another cost (and should be replaced after a login).
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        hash.parse::<bcrypt::HashParts>()
-            .map(|p| p.get_cost() != self.cost)
-            .unwrap_or(false)
+        hash.parse::<bcrypt::HashParts>().map(|p| p.get_cost() != self.cost).unwrap_or(false)
     }
 }
 
@@ -175,10 +169,7 @@ mod tests {
         let base = "a".repeat(72);
         let hash = hasher.hash(&Password::unchecked(base.clone())).unwrap();
         assert!(hasher.verify(&Password::unchecked(base.clone()), &hash));
-        assert!(
-            !hasher.verify(&Password::unchecked("a".repeat(71)), &hash),
-            "all 72 bytes count"
-        );
+        assert!(!hasher.verify(&Password::unchecked("a".repeat(71)), &hash), "all 72 bytes count");
         assert!(!hasher.verify(&Password::unchecked(format!("{base}b")), &hash));
         assert!(hasher.hash(&Password::unchecked(format!("{base}b"))).is_err());
     }

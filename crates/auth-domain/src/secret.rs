@@ -45,10 +45,7 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn new(secret: &[u8], previous: &[Vec<u8>]) -> SecretBox {
-        let keys = std::iter::once(secret)
-            .chain(previous.iter().map(Vec::as_slice))
-            .map(derive_key)
-            .collect();
+        let keys = std::iter::once(secret).chain(previous.iter().map(Vec::as_slice)).map(derive_key).collect();
         SecretBox { keys }
     }
 
@@ -58,13 +55,7 @@ impl SecretBox {
         fill_random(&mut nonce)?;
         let cipher = &self.keys[0];
         let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext.as_bytes(),
-                    aad: context.as_bytes(),
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: context.as_bytes() })
             .map_err(|_| AuthError::Unexpected("encryption failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -84,14 +75,7 @@ impl SecretBox {
         self.keys
             .iter()
             .find_map(|k| {
-                k.decrypt(
-                    XNonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: context.as_bytes(),
-                    },
-                )
-                .ok()
+                k.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() }).ok()
             })
             .and_then(|plain| String::from_utf8(plain).ok())
             .ok_or_else(undecryptable)
@@ -125,10 +109,7 @@ mod tests {
 
     #[test]
     fn hashes_are_hex_sha256() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(random_hex(16).unwrap().len(), 32);
     }
 }

@@ -15,7 +15,7 @@ use crate::model::{
     PasswordResetCompletion, EMAILPASS,
 };
 use crate::password::{Password, PasswordHasher, PasswordPolicy};
-use crate::ports::{AuthStore, Clock};
+use crate::ports::{AuthStore, Clock, EventWaker};
 use crate::secret::{random_hex, sha256_hex, SecretBox};
 use crate::token::{AuthClaims, AuthTokenInput, ResetClaims, TokenCodec, RESET_PURPOSE};
 use crate::{AuthError, TokenRejection};
@@ -77,7 +77,6 @@ pub struct NewCustomerInput {
     pub fields: CustomerFields,
 }
 
-#[derive(Debug)]
 pub struct AuthService<S, C> {
     store: S,
     clock: C,
@@ -85,6 +84,13 @@ pub struct AuthService<S, C> {
     tokens: TokenCodec,
     secrets: SecretBox,
     settings: AuthSettings,
+    waker: Option<std::sync::Arc<dyn EventWaker>>,
+}
+
+impl<S, C> std::fmt::Debug for AuthService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").field("settings", &self.settings).finish_non_exhaustive()
+    }
 }
 
 impl<S: AuthStore, C: Clock> AuthService<S, C> {
@@ -96,13 +102,18 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         secrets: SecretBox,
         settings: AuthSettings,
     ) -> Self {
-        AuthService {
-            store,
-            clock,
-            hasher,
-            tokens,
-            secrets,
-            settings,
+        AuthService { store, clock, hasher, tokens, secrets, settings, waker: None }
+    }
+
+    /// Wakes the dispatcher after every committed event.
+    pub fn with_event_waker(mut self, waker: std::sync::Arc<dyn EventWaker>) -> Self {
+        self.waker = Some(waker);
+        self
+    }
+
+    fn wake_dispatcher(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake();
         }
     }
 
@@ -120,10 +131,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if provider != EMAILPASS {
             return Err(AuthError::NotAllowed(format!("Unknown auth provider: {provider}")));
         }
-        Ok(Scope {
-            actor_type: actor_type.into(),
-            provider: provider.into(),
-        })
+        Ok(Scope { actor_type: actor_type.into(), provider: provider.into() })
     }
 
     /// Checks `{actor}` alone (for routes without a provider).
@@ -191,9 +199,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     /// that could never be registered, is 401 "Invalid email or password" after a verification.
     pub fn login(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
         let password = Password::unchecked(password);
-        let found = self
-            .store
-            .find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
+        let found = self.store.find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
         let Some(identity) = found else {
             self.hasher.verify_dummy(&password);
             return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
@@ -219,15 +225,12 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             )
         });
         match result {
-            Ok(true) => log::debug!(
-                "rehashed the password of {} at cost {}",
-                identity.auth_identity_id,
-                self.hasher.cost()
-            ),
-            Ok(false) => log::debug!(
-                "skipped a rehash of {}: its password changed meanwhile",
-                identity.auth_identity_id
-            ),
+            Ok(true) => {
+                log::debug!("rehashed the password of {} at cost {}", identity.auth_identity_id, self.hasher.cost())
+            }
+            Ok(false) => {
+                log::debug!("skipped a rehash of {}: its password changed meanwhile", identity.auth_identity_id)
+            }
             Err(e) => log::warn!("rehash of {} failed: {e}", identity.auth_identity_id),
         }
     }
@@ -241,10 +244,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         metadata: Map<String, Value>,
     ) -> Result<(), AuthError> {
         let tenant = &self.settings.tenant;
-        let Some(identity) = self
-            .store
-            .find_by_email(tenant, &scope.provider, &email_key(identifier))?
-        else {
+        let Some(identity) = self.store.find_by_email(tenant, &scope.provider, &email_key(identifier))? else {
             log::debug!("password reset requested for an unknown identifier");
             return Ok(());
         };
@@ -269,7 +269,9 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             expires_at,
             created_at: now,
         };
-        self.store.store_reset_token(tenant, &reset, &self.outgoing(event))
+        self.store.store_reset_token(tenant, &reset, &self.outgoing(event))?;
+        self.wake_dispatcher();
+        Ok(())
     }
 
     /// Verifies a reset token presented on `/update` for `scope` (signature, expiry, kind, actor
@@ -309,10 +311,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             .find_by_email(tenant, &claims.provider, &email_key(&claims.entity_id))?
             .ok_or(AuthError::Unauthenticated(TokenRejection::Consumed))?;
         let token_hash = sha256_hex(&claims.jti);
-        if !self
-            .store
-            .reset_token_is_live(tenant, &token_hash, &identity.provider_identity_id, self.clock.now())?
-        {
+        if !self.store.reset_token_is_live(tenant, &token_hash, &identity.provider_identity_id, self.clock.now())? {
             return Err(TokenRejection::Consumed.into());
         }
         let new_password_hash = self.hasher.hash(&password)?;
@@ -326,8 +325,9 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             now,
         };
         let event = StoredEvent::password_changed(tenant, &identity.entity_id, &claims.actor_type, now);
-        self.store
-            .complete_password_reset(tenant, &completion, &self.outgoing(event))
+        self.store.complete_password_reset(tenant, &completion, &self.outgoing(event))?;
+        self.wake_dispatcher();
+        Ok(())
     }
 
     /// Verifies an auth token and checks it against the database: the identity exists and its
@@ -391,10 +391,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
 
     /// A new token for the caller, built from the database's current state (actor id, metadata).
     pub fn refresh(&self, caller: &Authenticated) -> Result<String, AuthError> {
-        let scope = Scope {
-            actor_type: caller.actor_type.clone(),
-            provider: caller.auth_provider.clone(),
-        };
+        let scope = Scope { actor_type: caller.actor_type.clone(), provider: caller.auth_provider.clone() };
         self.issue(&scope, &caller.identity)
     }
 
@@ -414,20 +411,14 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             expires_at: now + self.settings.session_ttl,
         };
         let replaced = replaces.map(sha256_hex);
-        self.store
-            .create_session(&self.settings.tenant, &session, replaced.as_deref())?;
-        let claims = caller
-            .claims
-            .ok_or_else(|| AuthError::Unexpected("a bearer caller without claims".into()))?;
+        self.store.create_session(&self.settings.tenant, &session, replaced.as_deref())?;
+        let claims = caller.claims.ok_or_else(|| AuthError::Unexpected("a bearer caller without claims".into()))?;
         Ok((session_id, claims))
     }
 
     /// Ends the session `session_id`; `Unauthenticated` when there is no such session.
     pub fn close_session(&self, session_id: &str) -> Result<(), AuthError> {
-        if self
-            .store
-            .delete_session(&self.settings.tenant, &sha256_hex(session_id))?
-        {
+        if self.store.delete_session(&self.settings.tenant, &sha256_hex(session_id))? {
             Ok(())
         } else {
             Err(TokenRejection::Consumed.into())
@@ -456,15 +447,9 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if caller.actor_type != scope.actor_type || caller.auth_provider != scope.provider {
             return Err(TokenRejection::WrongScope.into());
         }
-        let new_password = self
-            .settings
-            .password_policy
-            .check_field(new_password, "new_password")?;
+        let new_password = self.settings.password_policy.check_field(new_password, "new_password")?;
         let identity = &caller.identity;
-        if !self
-            .hasher
-            .verify(&Password::unchecked(old_password), &identity.password_hash)
-        {
+        if !self.hasher.verify(&Password::unchecked(old_password), &identity.password_hash) {
             return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
         }
         let now = self.clock.now();
@@ -477,13 +462,11 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             now,
         };
         let event = StoredEvent::password_changed(&self.settings.tenant, &identity.entity_id, &caller.actor_type, now);
-        if !self
-            .store
-            .change_password(&self.settings.tenant, &change, &self.outgoing(event))?
-        {
+        if !self.store.change_password(&self.settings.tenant, &change, &self.outgoing(event))? {
             // The password changed meanwhile: the one given is no longer the current one.
             return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
         }
+        self.wake_dispatcher();
         let updated = IdentityRecord {
             password_hash: change.new_password_hash,
             security_stamp: change.new_security_stamp,
@@ -508,9 +491,8 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if linked_by_token || !caller.actor_id().is_empty() {
             return Err(AuthError::InvalidData(ALREADY_CUSTOMER.into()));
         }
-        let email = input
-            .email
-            .ok_or_else(|| AuthError::InvalidData("Email is required to create a customer".into()))?;
+        let email =
+            input.email.ok_or_else(|| AuthError::InvalidData("Email is required to create a customer".into()))?;
         let email = Email::parse(&email)?;
         let now = self.clock.now();
         let mut customer = Customer {
@@ -527,10 +509,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             deleted_at: None,
         };
         input.fields.apply(&mut customer);
-        match self
-            .store
-            .create_customer(&self.settings.tenant, &caller.identity.auth_identity_id, &customer)
-        {
+        match self.store.create_customer(&self.settings.tenant, &caller.identity.auth_identity_id, &customer) {
             Err(AuthError::Duplicate(_)) => Err(AuthError::Duplicate(CUSTOMER_EXISTS.into())),
             other => other.map(|()| customer),
         }
@@ -603,10 +582,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     }
 
     fn outgoing(&self, event: StoredEvent) -> NewEvent {
-        NewEvent {
-            event,
-            sinks: self.settings.event_sinks.clone(),
-        }
+        NewEvent { event, sinks: self.settings.event_sinks.clone() }
     }
 }
 

@@ -92,10 +92,7 @@ pub struct TokenCodec {
 
 impl std::fmt::Debug for TokenCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCodec")
-            .field("keys", &self.decoding.len())
-            .field("auth_ttl", &self.auth_ttl)
-            .finish()
+        f.debug_struct("TokenCodec").field("keys", &self.decoding.len()).field("auth_ttl", &self.auth_ttl).finish()
     }
 }
 
@@ -183,11 +180,7 @@ impl TokenCodec {
                 }
             }
         }
-        Err(if kind_error {
-            TokenRejection::WrongKind
-        } else {
-            TokenRejection::Invalid
-        })
+        Err(if kind_error { TokenRejection::WrongKind } else { TokenRejection::Invalid })
     }
 
     fn check_times(&self, iat: i64, exp: i64, now: DateTime<Utc>) -> Result<(), TokenRejection> {
@@ -250,11 +243,7 @@ mod tests {
         let token = codec(b"k", &[]).issue_auth(&input(), now).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&json)
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
+        let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&json).unwrap().keys().cloned().collect();
         assert_eq!(
             keys,
             [
@@ -280,10 +269,7 @@ mod tests {
         let token = codec(b"old", &[]).issue_auth(&input(), now).unwrap();
         assert!(codec(b"old", &[]).verify_auth(&token, now).is_ok());
         assert!(codec(b"new", &[b"old"]).verify_auth(&token, now).is_ok());
-        assert_eq!(
-            codec(b"new", &[]).verify_auth(&token, now),
-            Err(TokenRejection::Invalid)
-        );
+        assert_eq!(codec(b"new", &[]).verify_auth(&token, now), Err(TokenRejection::Invalid));
     }
 
     #[test]
@@ -291,14 +277,8 @@ mod tests {
         let now = Utc::now();
         let c = codec(b"k", &[]);
         let token = c.issue_auth(&input(), now).unwrap();
-        assert_eq!(
-            c.verify_auth(&token, now + Duration::days(2)),
-            Err(TokenRejection::Expired)
-        );
-        assert_eq!(
-            c.verify_auth(&token, now - Duration::seconds(60)),
-            Err(TokenRejection::IssuedInFuture)
-        );
+        assert_eq!(c.verify_auth(&token, now + Duration::days(2)), Err(TokenRejection::Expired));
+        assert_eq!(c.verify_auth(&token, now - Duration::seconds(60)), Err(TokenRejection::IssuedInFuture));
         let lenient = TokenCodec::new(TokenSettings {
             secret: b"k".to_vec(),
             previous_secrets: vec![],

@@ -72,10 +72,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn of(body: &'a JsonBody) -> Fields<'a> {
-        Fields {
-            body: &body.0,
-            issues: Vec::new(),
-        }
+        Fields { body: &body.0, issues: Vec::new() }
     }
 
     /// A required string.
@@ -103,10 +100,7 @@ impl<'a> Fields<'a> {
             None | Some(Value::Null) => None,
             Some(Value::Object(map)) => Some(map.clone()),
             Some(other) => {
-                self.issues.push(format!(
-                    "Expected type: 'object' for field '{name}', got: '{}'",
-                    type_name(other)
-                ));
+                self.issues.push(format!("Expected type: 'object' for field '{name}', got: '{}'", type_name(other)));
                 None
             }
         }
@@ -134,10 +128,7 @@ impl<'a> Fields<'a> {
         match v {
             Value::String(s) => s.clone(),
             other => {
-                self.issues.push(format!(
-                    "Expected type: 'string' for field '{name}', got: '{}'",
-                    type_name(other)
-                ));
+                self.issues.push(format!("Expected type: 'string' for field '{name}', got: '{}'", type_name(other)));
                 String::new()
             }
         }
@@ -148,21 +139,14 @@ impl<'a> Fields<'a> {
         if self.issues.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::invalid_data(format!(
-                "Invalid request: {}",
-                self.issues.join("; ")
-            )))
+            Err(ApiError::invalid_data(format!("Invalid request: {}", self.issues.join("; "))))
         }
     }
 
     /// Ends the checks; fields outside `allowed` are refused too.
     pub fn finish_strict(mut self, allowed: &[&str]) -> Result<(), ApiError> {
-        let unknown: Vec<String> = self
-            .body
-            .keys()
-            .filter(|k| !allowed.contains(&k.as_str()))
-            .map(|k| format!("'{k}'"))
-            .collect();
+        let unknown: Vec<String> =
+            self.body.keys().filter(|k| !allowed.contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
         if !unknown.is_empty() {
             self.issues.push(format!("Unrecognized fields: {}", unknown.join(", ")));
         }

@@ -49,16 +49,12 @@ impl Presented {
 
     /// The bearer token, or the 401 of a guarded route.
     pub fn require_bearer(&self) -> Result<String, ApiError> {
-        self.bearer
-            .clone()
-            .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+        self.bearer.clone().ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
     }
 
     /// The session id, or the 401 of a guarded route.
     pub fn require_session(&self) -> Result<String, ApiError> {
-        self.session
-            .clone()
-            .ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+        self.session.clone().ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
     }
 }
 

@@ -25,13 +25,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            kind,
-            code: None,
-            message: message.into(),
-            negotiated: false,
-        }
+        ApiError { status, kind, code: None, message: message.into(), negotiated: false }
     }
 
     pub fn invalid_data(message: impl Into<String>) -> ApiError {
@@ -91,10 +85,7 @@ impl From<AuthError> for ApiError {
             AuthError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m),
             AuthError::Unauthenticated(reason) => {
                 log::debug!("credential refused: {reason:?}");
-                ApiError {
-                    negotiated: true,
-                    ..ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-                }
+                ApiError { negotiated: true, ..ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized") }
             }
             AuthError::NotFound(m) => ApiError::not_found(m),
             AuthError::Duplicate(m) => ApiError {
@@ -109,11 +100,7 @@ impl From<AuthError> for ApiError {
                 log::error!("{}", cause_chain(&err));
                 ApiError {
                     code: Some("api_error"),
-                    ..ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "database_error",
-                        "The database is unavailable.",
-                    )
+                    ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database_error", "The database is unavailable.")
                 }
             }
             err @ AuthError::Unexpected(_) => {
@@ -158,20 +145,15 @@ impl ResponseError for ApiError {
 
 /// Whether the client explicitly accepts `application/json` (a wildcard does not count).
 pub fn accepts_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';');
-            let media = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-            });
-            media.eq_ignore_ascii_case("application/json") && !refused
-        })
+    req.headers().get_all(header::ACCEPT).filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|range| {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+        });
+        media.eq_ignore_ascii_case("application/json") && !refused
+    })
 }
 
 /// Middleware hook for 401 responses: a guarded route's plain-text 401 becomes
@@ -194,9 +176,7 @@ pub(crate) fn negotiate_unauthorized<B>(res: ServiceResponse<B>) -> actix_web::R
             response.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    Ok(ErrorHandlerResponse::Response(
-        ServiceResponse::new(req, response).map_into_right_body(),
-    ))
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }
 
 #[cfg(test)]
@@ -207,31 +187,11 @@ mod tests {
     #[test]
     fn maps_each_error_as_the_contract_says() {
         let cases: Vec<(AuthError, u16, Value)> = vec![
-            (
-                AuthError::InvalidData("x".into()),
-                400,
-                json!({"type":"invalid_data","message":"x"}),
-            ),
-            (
-                AuthError::NotAllowed("x".into()),
-                400,
-                json!({"type":"not_allowed","message":"x"}),
-            ),
-            (
-                AuthError::Unauthorized("x".into()),
-                401,
-                json!({"type":"unauthorized","message":"x"}),
-            ),
-            (
-                AuthError::NotFound("x".into()),
-                404,
-                json!({"type":"not_found","message":"x"}),
-            ),
-            (
-                AuthError::Conflict,
-                409,
-                json!({"code":"unknown_error","type":"conflict","message":CONFLICT_MESSAGE}),
-            ),
+            (AuthError::InvalidData("x".into()), 400, json!({"type":"invalid_data","message":"x"})),
+            (AuthError::NotAllowed("x".into()), 400, json!({"type":"not_allowed","message":"x"})),
+            (AuthError::Unauthorized("x".into()), 401, json!({"type":"unauthorized","message":"x"})),
+            (AuthError::NotFound("x".into()), 404, json!({"type":"not_found","message":"x"})),
+            (AuthError::Conflict, 409, json!({"code":"unknown_error","type":"conflict","message":CONFLICT_MESSAGE})),
             (
                 AuthError::Duplicate("x".into()),
                 422,
@@ -259,13 +219,8 @@ mod tests {
 
     #[test]
     fn only_an_explicit_json_accept_counts() {
-        let accepts = |v: &str| {
-            accepts_json(
-                &TestRequest::default()
-                    .insert_header((header::ACCEPT, v))
-                    .to_http_request(),
-            )
-        };
+        let accepts =
+            |v: &str| accepts_json(&TestRequest::default().insert_header((header::ACCEPT, v)).to_http_request());
         assert!(accepts("application/json"));
         assert!(accepts("text/html, Application/JSON;q=0.5"));
         assert!(!accepts("*/*"));

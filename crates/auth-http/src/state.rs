@@ -26,20 +26,14 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("hash_permits", &self.hashing.available_permits())
-            .finish()
+        f.debug_struct("AppState").field("hash_permits", &self.hashing.available_permits()).finish()
     }
 }
 
 impl AppState {
     /// `hash_concurrency`: how many password hashes run at once (the rest queue, asynchronously).
     pub fn new(service: Arc<AppService>, settings: HttpSettings, hash_concurrency: usize) -> AppState {
-        AppState {
-            service,
-            settings: Arc::new(settings),
-            hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
-        }
+        AppState { service, settings: Arc::new(settings), hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))) }
     }
 
     /// Checks the presented credentials (session first, then bearer) on the blocking pool, then
@@ -76,11 +70,8 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&AppService) -> Result<T, AuthError> + Send + 'static,
     {
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| ApiError::from(AuthError::unexpected("hashing queue", e)))?;
+        let _permit =
+            self.hashing.acquire().await.map_err(|e| ApiError::from(AuthError::unexpected("hashing queue", e)))?;
         self.blocking(use_case).await
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub event_poll_interval: Duration,
     /// Attempts per sink before a delivery is `dead`.
     pub event_max_attempts: u32,
+    /// How long a dispatcher's claim on a delivery holds (another instance retries after it).
+    pub event_lease: Duration,
     pub webhook: Option<WebhookSettings>,
     pub email: Option<EmailSettings>,
     pub nats: Option<NatsSettings>,
@@ -71,9 +73,7 @@ pub struct EmailSettings {
 
 impl std::fmt::Debug for EmailSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmailSettings")
-            .field("from", &self.from)
-            .finish_non_exhaustive()
+        f.debug_struct("EmailSettings").field("from", &self.from).finish_non_exhaustive()
     }
 }
 
@@ -139,14 +139,8 @@ impl Config {
         if actor_types.is_empty() {
             return Err(invalid("ACTOR_TYPES", "must name at least one actor type"));
         }
-        if let Some(bad) = actor_types
-            .iter()
-            .find(|a| !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-        {
-            return Err(invalid(
-                "ACTOR_TYPES",
-                &format!("{bad:?} is not a name of letters, digits and _"),
-            ));
+        if let Some(bad) = actor_types.iter().find(|a| !a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) {
+            return Err(invalid("ACTOR_TYPES", &format!("{bad:?} is not a name of letters, digits and _")));
         }
         let config = Config {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
@@ -154,9 +148,7 @@ impl Config {
             database_pool_size: parse_num("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10u32)?.max(1),
             database_timeout: parse_duration("DATABASE_TIMEOUT", get("DATABASE_TIMEOUT"), Duration::from_secs(5))?,
             migrate_on_start: parse_bool("MIGRATE_ON_START", get("MIGRATE_ON_START"))?.unwrap_or(true),
-            jwt_secret: lookup("JWT_SECRET")
-                .filter(|s| !s.is_empty())
-                .map(|s| Secret(s.into_bytes())),
+            jwt_secret: lookup("JWT_SECRET").filter(|s| !s.is_empty()).map(|s| Secret(s.into_bytes())),
             jwt_secret_previous: lookup("JWT_SECRET_PREVIOUS")
                 .unwrap_or_default()
                 .split(',')
@@ -185,10 +177,8 @@ impl Config {
                 Duration::from_millis(500),
             )?,
             event_max_attempts: parse_num("EVENT_MAX_ATTEMPTS", get("EVENT_MAX_ATTEMPTS"), 10u32)?.max(1),
-            webhook: match (
-                get("WEBHOOK_URL"),
-                lookup("WEBHOOK_SECRET").filter(|s| !s.trim().is_empty()),
-            ) {
+            event_lease: parse_duration("EVENT_LEASE", get("EVENT_LEASE"), Duration::from_secs(60))?,
+            webhook: match (get("WEBHOOK_URL"), lookup("WEBHOOK_SECRET").filter(|s| !s.trim().is_empty())) {
                 (None, _) => None,
                 (Some(_), None) => return Err(invalid("WEBHOOK_SECRET", "is required with WEBHOOK_URL")),
                 (Some(url), Some(secret)) => Some(WebhookSettings {
@@ -211,27 +201,17 @@ impl Config {
                 None | Some("auto") => CookieSecure::Auto,
                 Some("true" | "1" | "yes" | "on") => CookieSecure::Always,
                 Some("false" | "0" | "no" | "off") => CookieSecure::Never,
-                Some(other) => {
-                    return Err(invalid(
-                        "COOKIE_SECURE",
-                        &format!("{other:?} is not auto, true or false"),
-                    ))
-                }
+                Some(other) => return Err(invalid("COOKIE_SECURE", &format!("{other:?} is not auto, true or false"))),
             },
             cookie_same_site: match get("COOKIE_SAMESITE").map(|v| v.to_ascii_lowercase()).as_deref() {
                 None | Some("lax") => CookieSameSite::Lax,
                 Some("strict") => CookieSameSite::Strict,
                 Some("none") => CookieSameSite::None,
                 Some(other) => {
-                    return Err(invalid(
-                        "COOKIE_SAMESITE",
-                        &format!("{other:?} is not lax, strict or none"),
-                    ))
+                    return Err(invalid("COOKIE_SAMESITE", &format!("{other:?} is not lax, strict or none")))
                 }
             },
-            store_publishable_keys: get("STORE_PUBLISHABLE_KEYS")
-                .map(|v| list(&v))
-                .filter(|keys| !keys.is_empty()),
+            store_publishable_keys: get("STORE_PUBLISHABLE_KEYS").map(|v| list(&v)).filter(|keys| !keys.is_empty()),
             auth_cors: get("AUTH_CORS").map(|v| list(&v)).unwrap_or_default(),
             store_cors: get("STORE_CORS").map(|v| list(&v)).unwrap_or_default(),
             data_dir,
@@ -242,10 +222,7 @@ impl Config {
         }
         for (key, origins) in [("AUTH_CORS", &config.auth_cors), ("STORE_CORS", &config.store_cors)] {
             if let Some(bad) = origins.iter().find(|o| !is_origin(o)) {
-                return Err(invalid(
-                    key,
-                    &format!("{bad:?} is not an origin like https://shop.example.com"),
-                ));
+                return Err(invalid(key, &format!("{bad:?} is not an origin like https://shop.example.com")));
             }
         }
         if config.jwt_expires_in.is_zero() {
@@ -292,27 +269,17 @@ fn is_origin(value: &str) -> bool {
 
 /// A comma-separated list, trimmed, without empty items.
 fn list(value: &str) -> Vec<String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 fn invalid(key: &'static str, reason: &str) -> ConfigError {
-    ConfigError {
-        key,
-        reason: reason.to_string(),
-    }
+    ConfigError { key, reason: reason.to_string() }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: Option<String>, default: T) -> Result<T, ConfigError> {
     match value {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| invalid(key, &format!("{v:?} is not a valid number"))),
+        Some(v) => v.parse().map_err(|_| invalid(key, &format!("{v:?} is not a valid number"))),
     }
 }
 
@@ -357,10 +324,7 @@ mod tests {
     fn zero_configuration_means_sqlite_in_data_on_port_9000() {
         let c = config(&[]).unwrap();
         assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 9000));
-        assert_eq!(
-            c.database_url,
-            DatabaseUrl::Sqlite(PathBuf::from("./data/xclade-auth.sqlite"))
-        );
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite(PathBuf::from("./data/xclade-auth.sqlite")));
         assert_eq!(c.jwt_expires_in, Duration::from_secs(86_400));
         assert_eq!(c.bcrypt_cost, 12);
         assert_eq!(c.actor_types, ["customer", "user"]);
@@ -377,21 +341,11 @@ mod tests {
         assert!(secure(&[("COOKIE_SAMESITE", "none")]), "SameSite=None forces Secure");
         assert!(secure(&[("COOKIE_SECURE", "true")]));
         assert!(!secure(&[("HOST", "0.0.0.0"), ("COOKIE_SECURE", "false")]));
-        assert_eq!(
-            config(&[("COOKIE_SAMESITE", "sometimes")]).unwrap_err().key,
-            "COOKIE_SAMESITE"
-        );
+        assert_eq!(config(&[("COOKIE_SAMESITE", "sometimes")]).unwrap_err().key, "COOKIE_SAMESITE");
         assert_eq!(config(&[("AUTH_CORS", "*")]).unwrap_err().key, "AUTH_CORS");
-        assert_eq!(
-            config(&[("STORE_CORS", "https://shop.example/path")]).unwrap_err().key,
-            "STORE_CORS"
-        );
+        assert_eq!(config(&[("STORE_CORS", "https://shop.example/path")]).unwrap_err().key, "STORE_CORS");
         assert_eq!(config(&[("SESSION_TTL", "0")]).unwrap_err().key, "SESSION_TTL");
-        let c = config(&[
-            ("STORE_PUBLISHABLE_KEYS", "pk_1, pk_2,"),
-            ("AUTH_CORS", "http://localhost:8000"),
-        ])
-        .unwrap();
+        let c = config(&[("STORE_PUBLISHABLE_KEYS", "pk_1, pk_2,"), ("AUTH_CORS", "http://localhost:8000")]).unwrap();
         assert_eq!(c.store_publishable_keys.unwrap(), ["pk_1", "pk_2"]);
         assert_eq!(c.auth_cors, ["http://localhost:8000"]);
     }

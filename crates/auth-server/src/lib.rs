@@ -47,10 +47,7 @@ fn access_log() -> Logger {
 
 /// Opens the store and runs the migrations when the configuration asks for it.
 pub fn open_store(config: &Config) -> Result<DieselStore, StartError> {
-    let settings = PoolSettings {
-        max_size: config.database_pool_size,
-        connection_timeout: config.database_timeout,
-    };
+    let settings = PoolSettings { max_size: config.database_pool_size, connection_timeout: config.database_timeout };
     let store = DieselStore::open(&config.database_url, &settings)?;
     log::info!("database: {}", config.database_url);
     Ok(store)
@@ -72,6 +69,9 @@ pub fn migrate(store: &DieselStore) -> Result<(), StartError> {
 pub struct Composed {
     pub service: Arc<AppService>,
     pub dispatcher: Arc<dispatcher::ServerDispatcher>,
+    /// Wakes the dispatcher when the service commits an event.
+    pub wake: Arc<dispatcher::Wake>,
+    pub store: DieselStore,
 }
 
 impl std::fmt::Debug for Composed {
@@ -82,10 +82,7 @@ impl std::fmt::Debug for Composed {
 
 pub fn compose(config: &Config) -> Result<Composed, StartError> {
     if config.bcrypt_cost < 10 {
-        log::warn!(
-            "BCRYPT_COST={} is below 10: for tests only, never in production",
-            config.bcrypt_cost
-        );
+        log::warn!("BCRYPT_COST={} is below 10: for tests only, never in production", config.bcrypt_cost);
     }
     let secret = secrets::jwt_secret(config)?;
     let store = open_store(config)?;
@@ -106,9 +103,7 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     let settings = AuthSettings {
         tenant: DEFAULT_TENANT.into(),
         actor_types: config.actor_types.clone(),
-        password_policy: PasswordPolicy {
-            min_length: config.password_min_length,
-        },
+        password_policy: PasswordPolicy { min_length: config.password_min_length },
         reset_ttl: Duration::minutes(15),
         event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
         session_ttl: to_chrono(config.session_ttl),
@@ -121,20 +116,22 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         secret_box.clone(),
         settings,
     );
+    let wake = Arc::new(dispatcher::Wake::default());
+    let store_handle = store.clone();
     let dispatcher = Arc::new(Dispatcher::new(
         store,
         SystemClock,
         sinks,
         secret_box,
         DispatchSettings {
-            retry_delay: to_chrono(config.event_retry_delay),
+            retry_initial: to_chrono(config.event_retry_delay),
+            retry_max: Duration::minutes(10),
+            max_attempts: config.event_max_attempts,
+            lease: to_chrono(config.event_lease),
             batch: 100,
         },
     ));
-    Ok(Composed {
-        service: Arc::new(service),
-        dispatcher,
-    })
+    Ok(Composed { service: Arc::new(service.with_event_waker(wake.clone())), dispatcher, wake, store: store_handle })
 }
 
 /// The server, bound and ready to run.
@@ -142,14 +139,13 @@ pub struct Application {
     port: u16,
     server: Server,
     dispatcher: Arc<dispatcher::ServerDispatcher>,
+    wake: Arc<dispatcher::Wake>,
     poll_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
     }
 }
 
@@ -158,26 +154,18 @@ impl Application {
     /// and binds the listener (`PORT=0` picks a free port: see `port`). Must be called inside an
     /// actix system.
     pub fn build(config: Config) -> Result<Application, StartError> {
-        let Composed { service, dispatcher } = compose(&config)?;
+        let Composed { service, dispatcher, wake, .. } = compose(&config)?;
         let state = AppState::new(service, http_settings(&config), config.hash_concurrency);
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .map_err(|e| StartError::Io(format!("binding {}:{}", config.host, config.port), e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| StartError::Io("reading the bound address".into(), e))?
-            .port();
+        let port = listener.local_addr().map_err(|e| StartError::Io("reading the bound address".into(), e))?.port();
         let server = HttpServer::new(move || auth_http::app(state.clone()).wrap(access_log()))
             .workers(config.http_workers)
             .listen(listener)
             .map_err(|e| StartError::Io("listening".into(), e))?
             .run();
         log::info!("listening on http://{}:{port}", config.host);
-        Ok(Application {
-            port,
-            server,
-            dispatcher,
-            poll_interval: config.event_poll_interval,
-        })
+        Ok(Application { port, server, dispatcher, wake, poll_interval: config.event_poll_interval })
     }
 
     pub fn port(&self) -> u16 {
@@ -191,7 +179,7 @@ impl Application {
 
     /// Serves until stopped, with the event dispatcher running beside the server.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let dispatcher = dispatcher::spawn(self.dispatcher, self.poll_interval);
+        let dispatcher = dispatcher::spawn(self.dispatcher, self.wake, self.poll_interval);
         let result = self.server.await;
         dispatcher.abort();
         result

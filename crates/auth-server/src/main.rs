@@ -24,9 +24,32 @@ enum Command {
     Serve,
     /// Run the pending database migrations and exit.
     Migrate,
+    /// Inspect and re-arm event deliveries.
+    #[command(subcommand)]
+    Events(EventsCommand),
     /// Manage admin users (the `user` actor).
     #[command(subcommand)]
     User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// One line per delivery, newest event first: event id, name, sink, status, attempts, last
+    /// error (never the token).
+    List {
+        /// Only deliveries in this state.
+        #[arg(long, value_parser = ["pending", "failed", "dead", "expired", "delivered"])]
+        status: Option<String>,
+        /// At most this many lines.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Re-arm the dead and failed deliveries of an event: the running dispatcher delivers them
+    /// again, with a fresh budget of attempts.
+    Retry {
+        /// The event id (`evt_...`).
+        event_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,10 +84,8 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Migrate => open_store(&config).and_then(|store| migrate(&store)),
-        Command::User(UserCommand::Create {
-            email,
-            password_stdin: _,
-        }) => create_user(&config, &email),
+        Command::User(UserCommand::Create { email, password_stdin: _ }) => create_user(&config, &email),
+        Command::Events(command) => open_store(&config).and_then(|store| events(&store, command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,9 +99,7 @@ fn main() -> ExitCode {
 fn serve(config: Config) -> Result<(), StartError> {
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(config)?;
-        app.run_until_stopped()
-            .await
-            .map_err(|e| StartError::Io("serving".into(), e))
+        app.run_until_stopped().await.map_err(|e| StartError::Io("serving".into(), e))
     })
 }
 
@@ -89,13 +108,40 @@ fn create_user(config: &Config, email: &str) -> Result<(), StartError> {
     std::io::stdin()
         .read_line(&mut password)
         .map_err(|e| StartError::Io("reading the password from standard input".into(), e))?;
-    let password = password
-        .strip_suffix('\n')
-        .map(|p| p.strip_suffix('\r').unwrap_or(p))
-        .unwrap_or(&password);
+    let password = password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password);
     let composed = compose(config)?;
     let user_id = composed.service.create_user(email, password.to_string())?;
     log::info!("created user {user_id} for {email}");
     println!("{user_id}");
+    Ok(())
+}
+
+fn events(store: &auth_store_diesel::DieselStore, command: EventsCommand) -> Result<(), StartError> {
+    use auth_domain::ports::{DeliveryStatus, EventOutbox};
+    match command {
+        EventsCommand::List { status, limit } => {
+            let status = status.as_deref().and_then(DeliveryStatus::parse);
+            for d in store.list_deliveries(status, limit)? {
+                println!(
+                    "{}\t{}\t{}\t{}\tattempts={}\tcreated={}\tnext={}\t{}",
+                    d.event_id,
+                    d.event_name,
+                    d.sink,
+                    d.status.as_str(),
+                    d.attempts,
+                    d.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    d.next_attempt_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    d.last_error.unwrap_or_default()
+                );
+            }
+        }
+        EventsCommand::Retry { event_id } => {
+            let rearmed = store.rearm(&event_id, chrono::Utc::now())?;
+            if rearmed == 0 {
+                return Err(StartError::Config(format!("event {event_id} has no dead or failed delivery")));
+            }
+            println!("re-armed {rearmed} deliveries of {event_id}");
+        }
+    }
     Ok(())
 }

@@ -40,10 +40,7 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return DatabaseUrl::Postgres(raw.to_string());
         }
-        let path = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .unwrap_or(raw);
+        let path = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")).unwrap_or(raw);
         DatabaseUrl::Sqlite(PathBuf::from(path))
     }
 
@@ -139,14 +136,8 @@ mod tests {
     fn urls_pick_the_backend_and_print_without_passwords() {
         assert!(DatabaseUrl::parse("postgres://u:p@h/db").is_postgres());
         assert!(DatabaseUrl::parse("postgresql://h/db").is_postgres());
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://data/x.sqlite"),
-            DatabaseUrl::Sqlite("data/x.sqlite".into())
-        );
-        assert_eq!(
-            DatabaseUrl::parse("./x.sqlite"),
-            DatabaseUrl::Sqlite("./x.sqlite".into())
-        );
+        assert_eq!(DatabaseUrl::parse("sqlite://data/x.sqlite"), DatabaseUrl::Sqlite("data/x.sqlite".into()));
+        assert_eq!(DatabaseUrl::parse("./x.sqlite"), DatabaseUrl::Sqlite("./x.sqlite".into()));
         assert_eq!(
             DatabaseUrl::parse("postgres://u:secret@h:5432/db").to_string(),
             "postgres://u:[redacted]@h:5432/db"

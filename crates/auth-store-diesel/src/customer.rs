@@ -23,20 +23,12 @@ impl CustomerStore for DieselStore {
                 .filter(auth_identity::tenant_id.eq(tenant));
             // Lock the identity first, so concurrent creates with one token queue here and the
             // losers see the link the winner wrote.
-            if diesel::update(identity)
-                .set(auth_identity::updated_at.eq(naive(new.created_at)))
-                .execute(c)?
-                != 1
-            {
+            if diesel::update(identity).set(auth_identity::updated_at.eq(naive(new.created_at))).execute(c)? != 1 {
                 return Err(TxError::Domain(TokenRejection::Revoked.into()));
             }
             let app_metadata: String = identity.select(auth_identity::app_metadata).first(c)?;
             let mut app_metadata = json_map(&app_metadata).map_err(TxError::Domain)?;
-            if app_metadata
-                .get("customer_id")
-                .and_then(|v| v.as_str())
-                .is_some_and(|id| !id.is_empty())
-            {
+            if app_metadata.get("customer_id").and_then(|v| v.as_str()).is_some_and(|id| !id.is_empty()) {
                 return Err(TxError::Domain(AuthError::InvalidData(ALREADY_CUSTOMER.into())));
             }
             diesel::insert_into(customer::table).values(&row).execute(c)?;
@@ -71,14 +63,10 @@ impl CustomerStore for DieselStore {
     ) -> Result<Option<Customer>, AuthError> {
         {
             let mut conn = self.conn()?;
-            diesel::update(
-                customer::table
-                    .filter(customer::id.eq(id))
-                    .filter(customer::tenant_id.eq(tenant)),
-            )
-            .set(CustomerChanges::new(fields, now))
-            .execute(&mut *conn)
-            .map_err(db_error)?;
+            diesel::update(customer::table.filter(customer::id.eq(id)).filter(customer::tenant_id.eq(tenant)))
+                .set(CustomerChanges::new(fields, now))
+                .execute(&mut *conn)
+                .map_err(db_error)?;
         }
         self.find_customer(tenant, id)
     }

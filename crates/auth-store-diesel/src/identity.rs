@@ -51,12 +51,7 @@ fn identities<'a>(tenant: &str, provider: &str) -> IdentityQuery<'a> {
 impl DieselStore {
     fn first_identity(&self, query: IdentityQuery<'_>) -> Result<Option<IdentityRecord>, AuthError> {
         let mut conn = self.conn()?;
-        query
-            .first::<IdentityColumns>(&mut *conn)
-            .optional()
-            .map_err(db_error)?
-            .map(identity_record)
-            .transpose()
+        query.first::<IdentityColumns>(&mut *conn).optional().map_err(db_error)?.map(identity_record).transpose()
     }
 }
 
@@ -76,12 +71,7 @@ pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResu
         .execute(conn)?;
     for sink in &new.sinks {
         diesel::insert_into(crate::schema::event_delivery::table)
-            .values(DeliveryRow {
-                event_id: &ev.id,
-                sink,
-                attempts: 0,
-                next_attempt_at: naive(ev.created_at),
-            })
+            .values(DeliveryRow { event_id: &ev.id, sink, attempts: 0, next_attempt_at: naive(ev.created_at) })
             .execute(conn)?;
     }
     Ok(())
@@ -305,10 +295,7 @@ fn set_stamp_and_end_sessions(
     now: chrono::NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(auth_identity::table.filter(auth_identity::id.eq(auth_identity_id)))
-        .set((
-            auth_identity::security_stamp.eq(stamp),
-            auth_identity::updated_at.eq(now),
-        ))
+        .set((auth_identity::security_stamp.eq(stamp), auth_identity::updated_at.eq(now)))
         .execute(conn)?;
     diesel::delete(auth_session::table.filter(auth_session::auth_identity_id.eq(auth_identity_id))).execute(conn)?;
     // A reset link asked for before the change must not undo it.

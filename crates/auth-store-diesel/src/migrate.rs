@@ -22,18 +22,14 @@ impl DieselStore {
         let mut conn = self.conn()?;
         let applied = match &mut *conn {
             DbConnection::Postgresql(c) => {
-                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                    .map_err(db_error)?;
-                let result = c
-                    .run_pending_migrations(POSTGRES)
-                    .map(|v| v.iter().map(ToString::to_string).collect());
-                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                    .map_err(db_error)?;
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).map_err(db_error)?;
+                let result = c.run_pending_migrations(POSTGRES).map(|v| v.iter().map(ToString::to_string).collect());
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).map_err(db_error)?;
                 result
             }
-            DbConnection::Sqlite(c) => c
-                .run_pending_migrations(SQLITE)
-                .map(|v| v.iter().map(ToString::to_string).collect()),
+            DbConnection::Sqlite(c) => {
+                c.run_pending_migrations(SQLITE).map(|v| v.iter().map(ToString::to_string).collect())
+            }
         };
         applied.map_err(|e| AuthError::unexpected("running migrations", e))
     }

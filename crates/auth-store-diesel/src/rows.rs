@@ -121,11 +121,8 @@ pub(crate) fn identity_columns() -> IdentitySelection {
 pub(crate) fn identity_record(row: IdentityColumns) -> Result<IdentityRecord, AuthError> {
     let (auth_identity_id, provider_identity_id, provider, entity_id, provider_metadata, app, user, security_stamp) =
         row;
-    let password_hash = json_map(&provider_metadata)?
-        .get("password")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_default();
+    let password_hash =
+        json_map(&provider_metadata)?.get("password").and_then(Value::as_str).map(str::to_string).unwrap_or_default();
     Ok(IdentityRecord {
         auth_identity_id,
         provider_identity_id,
@@ -139,15 +136,7 @@ pub(crate) fn identity_record(row: IdentityColumns) -> Result<IdentityRecord, Au
 }
 
 /// The columns of an event.
-pub(crate) type EventColumns = (
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    NaiveDateTime,
-    Option<NaiveDateTime>,
-);
+pub(crate) type EventColumns = (String, String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>);
 
 pub(crate) fn stored_event(row: EventColumns) -> Result<StoredEvent, AuthError> {
     let (id, tenant, name, payload, sealed_secret, created_at, expires_at) = row;

@@ -59,6 +59,8 @@ diesel::table! {
         delivered_at -> Nullable<Timestamp>,
         expired_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        dead_at -> Nullable<Timestamp>,
     }
 }
 

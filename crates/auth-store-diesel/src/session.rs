@@ -18,9 +18,7 @@ impl SessionStore for DieselStore {
         write_tx(&mut conn, |c| {
             if let Some(old) = replaces {
                 diesel::delete(
-                    auth_session::table
-                        .filter(auth_session::id.eq(old))
-                        .filter(auth_session::tenant_id.eq(tenant)),
+                    auth_session::table.filter(auth_session::id.eq(old)).filter(auth_session::tenant_id.eq(tenant)),
                 )
                 .execute(c)?;
             }
@@ -63,12 +61,7 @@ impl SessionStore for DieselStore {
             .optional()
             .map_err(db_error)?;
         row.map(|(actor_type, auth_provider, security_stamp, identity)| {
-            Ok(SessionRecord {
-                actor_type,
-                auth_provider,
-                security_stamp,
-                identity: identity_record(identity)?,
-            })
+            Ok(SessionRecord { actor_type, auth_provider, security_stamp, identity: identity_record(identity)? })
         })
         .transpose()
     }
@@ -76,9 +69,7 @@ impl SessionStore for DieselStore {
     fn delete_session(&self, tenant: &str, session_hash: &str) -> Result<bool, AuthError> {
         let mut conn = self.conn()?;
         let deleted = diesel::delete(
-            auth_session::table
-                .filter(auth_session::id.eq(session_hash))
-                .filter(auth_session::tenant_id.eq(tenant)),
+            auth_session::table.filter(auth_session::id.eq(session_hash)).filter(auth_session::tenant_id.eq(tenant)),
         )
         .execute(&mut *conn)
         .map_err(db_error)?;

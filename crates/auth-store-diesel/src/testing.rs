@@ -35,10 +35,7 @@ impl PgTestDatabase {
         let mut admin = match PgConnection::establish(&admin_url) {
             Ok(conn) => conn,
             Err(e) => {
-                assert!(
-                    !required("pg"),
-                    "XCLADE_REQUIRE=pg but PostgreSQL at {PG_URL_VAR} is unreachable: {e}"
-                );
+                assert!(!required("pg"), "XCLADE_REQUIRE=pg but PostgreSQL at {PG_URL_VAR} is unreachable: {e}");
                 SKIP_NOTICE.call_once(|| {
                     // Straight to the process's stderr: libtest captures `eprintln!` of passing tests.
                     let reason = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
@@ -54,11 +51,7 @@ impl PgTestDatabase {
         let name = format!("xa_test_{}", auth_domain::secret::random_hex(8).ok()?);
         admin.batch_execute(&format!("CREATE DATABASE {name}")).ok()?;
         let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-        Some(PgTestDatabase {
-            url: format!("{base}/{name}"),
-            admin_url,
-            name,
-        })
+        Some(PgTestDatabase { url: format!("{base}/{name}"), admin_url, name })
     }
 }
 

@@ -8,7 +8,7 @@ use diesel::connection::SimpleConnection;
 
 use auth_domain::event::{NewEvent, StoredEvent};
 use auth_domain::model::{new_id, NewIdentity, NewResetToken, PasswordResetCompletion};
-use auth_domain::ports::{Clock, EventOutbox, IdentityStore, SystemClock};
+use auth_domain::ports::{Clock, DeliveryStatus, EventOutbox, IdentityStore, PendingDelivery, SystemClock};
 use auth_domain::secret::SecretBox;
 use auth_domain::token::ResetClaims;
 use auth_domain::{AuthError, TokenRejection};
@@ -24,10 +24,7 @@ struct Db {
 }
 
 fn settings() -> PoolSettings {
-    PoolSettings {
-        max_size: 4,
-        connection_timeout: StdDuration::from_secs(5),
-    }
+    PoolSettings { max_size: 4, connection_timeout: StdDuration::from_secs(5) }
 }
 
 fn sqlite() -> Db {
@@ -35,22 +32,14 @@ fn sqlite() -> Db {
     let url = DatabaseUrl::Sqlite(dir.path().join("db/auth.sqlite"));
     let store = DieselStore::open(&url, &settings()).unwrap();
     store.run_migrations().unwrap();
-    Db {
-        store,
-        _sqlite_dir: Some(dir),
-        _pg: None,
-    }
+    Db { store, _sqlite_dir: Some(dir), _pg: None }
 }
 
 fn postgres() -> Option<Db> {
     let pg = PgTestDatabase::create()?;
     let store = DieselStore::open(&DatabaseUrl::parse(&pg.url), &settings()).unwrap();
     store.run_migrations().unwrap();
-    Some(Db {
-        store,
-        _sqlite_dir: None,
-        _pg: Some(pg),
-    })
+    Some(Db { store, _sqlite_dir: None, _pg: Some(pg) })
 }
 
 /// Runs a test body on SQLite, then on PostgreSQL when it is reachable.
@@ -91,25 +80,13 @@ fn identities_are_unique_per_key_and_found_by_key_and_id() {
         store.create_identity(&first).unwrap();
         let again = store.create_identity(&identity("ann@example.COM"));
         assert!(matches!(again, Err(AuthError::Duplicate(_))), "{again:?}");
-        let found = store
-            .find_by_email("default", "emailpass", "ann@example.com")
-            .unwrap()
-            .unwrap();
+        let found = store.find_by_email("default", "emailpass", "ann@example.com").unwrap().unwrap();
         assert_eq!(found.entity_id, "Ann@Example.com");
         assert_eq!(found.password_hash, "$2b$04$hash");
-        assert!(store
-            .find_by_email("other-tenant", "emailpass", "ann@example.com")
-            .unwrap()
-            .is_none());
-        let by_id = store
-            .find_by_id("default", &first.auth_identity_id, "emailpass")
-            .unwrap()
-            .unwrap();
+        assert!(store.find_by_email("other-tenant", "emailpass", "ann@example.com").unwrap().is_none());
+        let by_id = store.find_by_id("default", &first.auth_identity_id, "emailpass").unwrap().unwrap();
         assert_eq!(by_id, found);
-        assert!(store
-            .find_by_id("default", "authid_nope", "emailpass")
-            .unwrap()
-            .is_none());
+        assert!(store.find_by_id("default", "authid_nope", "emailpass").unwrap().is_none());
     });
 }
 
@@ -119,12 +96,8 @@ fn the_conditional_rehash_writes_only_over_the_verified_hash() {
         let n = identity("a@b.c");
         store.create_identity(&n).unwrap();
         let pid = &n.provider_identity_id;
-        assert!(store
-            .replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$new", Utc::now())
-            .unwrap());
-        assert!(!store
-            .replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$stale", Utc::now())
-            .unwrap());
+        assert!(store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$new", Utc::now()).unwrap());
+        assert!(!store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$stale", Utc::now()).unwrap());
         let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
         assert_eq!(found.password_hash, "$2b$05$new");
     });
@@ -142,10 +115,7 @@ fn reset_event(secrets: &SecretBox, now: chrono::DateTime<Utc>) -> NewEvent {
         exp: (now + Duration::minutes(15)).timestamp(),
     };
     let event = StoredEvent::password_reset(secrets, &claims, "tok", Default::default(), now).unwrap();
-    NewEvent {
-        event,
-        sinks: vec!["file".into(), "log".into()],
-    }
+    NewEvent { event, sinks: vec!["file".into(), "log".into()] }
 }
 
 #[test]
@@ -162,18 +132,10 @@ fn reset_tokens_are_replaced_and_consumed_once() {
             expires_at: now + Duration::minutes(15),
             created_at: now,
         };
-        store
-            .store_reset_token("default", &token("h1"), &reset_event(&secrets, now))
-            .unwrap();
-        store
-            .store_reset_token("default", &token("h2"), &reset_event(&secrets, now))
-            .unwrap();
-        assert!(!store
-            .reset_token_is_live("default", "h1", &n.provider_identity_id, now)
-            .unwrap());
-        assert!(store
-            .reset_token_is_live("default", "h2", &n.provider_identity_id, now)
-            .unwrap());
+        store.store_reset_token("default", &token("h1"), &reset_event(&secrets, now)).unwrap();
+        store.store_reset_token("default", &token("h2"), &reset_event(&secrets, now)).unwrap();
+        assert!(!store.reset_token_is_live("default", "h1", &n.provider_identity_id, now).unwrap());
+        assert!(store.reset_token_is_live("default", "h2", &n.provider_identity_id, now).unwrap());
         assert!(!store
             .reset_token_is_live("default", "h2", &n.provider_identity_id, now + Duration::minutes(16))
             .unwrap());
@@ -190,23 +152,14 @@ fn reset_tokens_are_replaced_and_consumed_once() {
             sinks: vec!["file".into()],
         };
         let stale = store.complete_password_reset("default", &done("h1"), &changed);
-        assert!(
-            matches!(stale, Err(AuthError::Unauthenticated(TokenRejection::Consumed))),
-            "{stale:?}"
-        );
+        assert!(matches!(stale, Err(AuthError::Unauthenticated(TokenRejection::Consumed))), "{stale:?}");
         store.complete_password_reset("default", &done("h2"), &changed).unwrap();
         let replay = store.complete_password_reset("default", &done("h2"), &changed);
-        assert!(matches!(
-            replay,
-            Err(AuthError::Unauthenticated(TokenRejection::Consumed))
-        ));
+        assert!(matches!(replay, Err(AuthError::Unauthenticated(TokenRejection::Consumed))));
         let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
-        assert_eq!(
-            (found.password_hash.as_str(), found.security_stamp.as_str()),
-            ("$2b$04$reset", "stamp2")
-        );
+        assert_eq!((found.password_hash.as_str(), found.security_stamp.as_str()), ("$2b$04$reset", "stamp2"));
         // Two reset events with two sinks each, and one password_changed with one sink.
-        assert_eq!(store.due_deliveries(now, 100).unwrap().len(), 5);
+        assert_eq!(store.claim_due(now, now, 100).unwrap().len(), 5);
     });
 }
 
@@ -227,20 +180,31 @@ fn the_outbox_tracks_each_sink_and_erases_settled_secrets() {
             created_at: now,
         };
         store.store_reset_token("default", &token, &ev).unwrap();
-        let due = store.due_deliveries(now, 10).unwrap();
+        let lease = now + Duration::minutes(1);
+        let due = store.claim_due(now, lease, 10).unwrap();
         assert_eq!(due.len(), 2);
         assert_eq!(due[0].event, ev.event);
+        assert!(store.claim_due(now, lease, 10).unwrap().is_empty(), "claimed until the lease ends");
         store.record_delivered(&id, "file", now).unwrap();
-        store
-            .record_failure(&id, "log", "receiver down", now + Duration::seconds(30))
-            .unwrap();
-        assert!(store.due_deliveries(now, 10).unwrap().is_empty());
+        store.record_failure(&id, "log", "receiver down", now + Duration::seconds(30)).unwrap();
+        assert!(store.claim_due(now, lease, 10).unwrap().is_empty());
         assert_eq!(store.erase_settled_secrets(now).unwrap(), 0, "log still needs it");
-        let later = store.due_deliveries(now + Duration::seconds(31), 10).unwrap();
-        assert_eq!((later.len(), later[0].sink.as_str(), later[0].attempts), (1, "log", 1));
-        store.record_delivered(&id, "log", now).unwrap();
-        assert_eq!(store.erase_settled_secrets(now).unwrap(), 1);
-        assert!(store.due_deliveries(now + Duration::days(1), 10).unwrap().is_empty());
+        let later = now + Duration::seconds(31);
+        let again = store.claim_due(later, later, 10).unwrap();
+        assert_eq!((again.len(), again[0].sink.as_str(), again[0].attempts), (1, "log", 1));
+        store.record_dead(&id, "log", "receiver down", later).unwrap();
+        assert_eq!(store.erase_settled_secrets(later).unwrap(), 0, "a dead delivery keeps it for a retry");
+        let dead = store.list_deliveries(Some(DeliveryStatus::Dead), 10).unwrap();
+        assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.as_deref()), (1, 2, Some("receiver down")));
+        assert_eq!(store.list_deliveries(None, 10).unwrap().len(), 2);
+        assert_eq!(store.list_deliveries(Some(DeliveryStatus::Delivered), 10).unwrap()[0].sink, "file");
+        assert_eq!(store.rearm(&id, later).unwrap(), 1);
+        assert_eq!(store.list_deliveries(Some(DeliveryStatus::Pending), 10).unwrap().len(), 1);
+        let rearmed = store.claim_due(later, later, 10).unwrap();
+        assert_eq!(rearmed.len(), 1);
+        store.record_delivered(&id, "log", later).unwrap();
+        assert_eq!(store.erase_settled_secrets(later).unwrap(), 1);
+        assert!(store.claim_due(now + Duration::days(1), now + Duration::days(1), 10).unwrap().is_empty());
     });
 }
 
@@ -275,11 +239,38 @@ fn a_serialization_failure_is_retried_then_answers_conflict() {
 fn an_unreachable_postgres_reports_the_real_error() {
     let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1:1/none");
     let err = DieselStore::open(&url, &settings()).unwrap_err();
-    let cause = std::error::Error::source(&err)
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    assert!(
-        cause.contains("127.0.0.1") || cause.to_lowercase().contains("refused"),
-        "{cause}"
-    );
+    let cause = std::error::Error::source(&err).map(ToString::to_string).unwrap_or_default();
+    assert!(cause.contains("127.0.0.1") || cause.to_lowercase().contains("refused"), "{cause}");
+}
+
+#[test]
+fn concurrent_claims_are_disjoint() {
+    on_both(|store| {
+        let n = identity("a@b.c");
+        store.create_identity(&n).unwrap();
+        let secrets = SecretBox::new(b"k", &[]);
+        let now = SystemClock.now();
+        for i in 0..30 {
+            let token = NewResetToken {
+                id: new_id("authprt"),
+                provider_identity_id: n.provider_identity_id.clone(),
+                token_hash: format!("h{i}"),
+                expires_at: now + Duration::minutes(15),
+                created_at: now,
+            };
+            store.store_reset_token("default", &token, &reset_event(&secrets, now)).unwrap();
+        }
+        let lease = now + Duration::minutes(1);
+        let claims: Vec<Vec<PendingDelivery>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| store.claim_due(now, lease, 10).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut keys: Vec<(String, String)> =
+            claims.iter().flatten().map(|d| (d.event.id.clone(), d.sink.clone())).collect();
+        let total = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), total, "no delivery was claimed twice");
+        assert_eq!(total, 40, "4 claimers x 10 of the 60 due deliveries");
+    });
 }

@@ -36,10 +36,9 @@ impl From<TxError> for AuthError {
 /// The one mapping of diesel errors to domain errors.
 pub(crate) fn db_error(e: DieselError) -> AuthError {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => AuthError::Duplicate(format!(
-            "unique constraint violated: {}",
-            info.constraint_name().unwrap_or("?")
-        )),
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            AuthError::Duplicate(format!("unique constraint violated: {}", info.constraint_name().unwrap_or("?")))
+        }
         DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => AuthError::Conflict,
         other => AuthError::database(other),
     }

@@ -11,7 +11,7 @@ use crate::event::Envelope;
 use crate::memory::MemoryStore;
 use crate::model::CustomerFields;
 use crate::ports::EventSink;
-use crate::ports::IdentityStore;
+use crate::ports::{DeliveryStatus, EventOutbox, IdentityStore};
 use crate::token::TokenSettings;
 
 #[derive(Debug)]
@@ -59,12 +59,7 @@ fn fixture_with_cost(cost: u32) -> Fixture {
     };
     let hasher = PasswordHasher::new(cost).unwrap();
     let service = AuthService::new(store.clone(), clock.clone(), hasher, tokens, secrets.clone(), settings);
-    Fixture {
-        service,
-        store,
-        clock,
-        secrets,
-    }
+    Fixture { service, store, clock, secrets }
 }
 
 fn fixture() -> Fixture {
@@ -72,10 +67,7 @@ fn fixture() -> Fixture {
 }
 
 fn customer() -> Scope {
-    Scope {
-        actor_type: "customer".into(),
-        provider: "emailpass".into(),
-    }
+    Scope { actor_type: "customer".into(), provider: "emailpass".into() }
 }
 
 const PW: &str = "correct horse";
@@ -86,25 +78,13 @@ impl Fixture {
     }
 
     fn last_reset_token(&self) -> String {
-        let event = self
-            .store
-            .lock()
-            .events
-            .iter()
-            .rev()
-            .find(|e| e.name == crate::event::PASSWORD_RESET)
-            .cloned()
-            .unwrap();
-        event.envelope(&self.secrets).unwrap().data["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        let event =
+            self.store.lock().events.iter().rev().find(|e| e.name == crate::event::PASSWORD_RESET).cloned().unwrap();
+        event.envelope(&self.secrets).unwrap().data["token"].as_str().unwrap().to_string()
     }
 
     fn request_reset(&self, identifier: &str) -> String {
-        self.service
-            .request_password_reset(&customer(), identifier, Map::new())
-            .unwrap();
+        self.service.request_password_reset(&customer(), identifier, Map::new()).unwrap();
         self.last_reset_token()
     }
 
@@ -129,14 +109,8 @@ fn register_then_login_issue_actorless_tokens() {
 #[test]
 fn register_refuses_bad_input_and_changes_nothing() {
     let f = fixture();
-    assert!(matches!(
-        f.service.register(&customer(), "not-an-email", PW.into()),
-        Err(AuthError::InvalidData(_))
-    ));
-    assert!(matches!(
-        f.service.register(&customer(), "a@b.c", "short".into()),
-        Err(AuthError::InvalidData(_))
-    ));
+    assert!(matches!(f.service.register(&customer(), "not-an-email", PW.into()), Err(AuthError::InvalidData(_))));
+    assert!(matches!(f.service.register(&customer(), "a@b.c", "short".into()), Err(AuthError::InvalidData(_))));
     assert!(f.store.lock().identities.is_empty());
 }
 
@@ -152,22 +126,16 @@ fn register_again_is_idempotent_only_without_actor_and_with_the_same_password() 
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
-    assert!(matches!(
-        f.service.register(&customer(), "a@b.c", PW.into()),
-        Err(AuthError::Unauthorized(_))
-    ));
+    assert!(matches!(f.service.register(&customer(), "a@b.c", PW.into()), Err(AuthError::Unauthorized(_))));
 }
 
 #[test]
 fn login_failures_look_alike() {
     let f = fixture();
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    for (email, pw) in [
-        ("a@b.c", "wrong password"),
-        ("nobody@b.c", PW),
-        ("not an email", PW),
-        ("a@b.c", &"x".repeat(100)),
-    ] {
+    for (email, pw) in
+        [("a@b.c", "wrong password"), ("nobody@b.c", PW), ("not an email", PW), ("a@b.c", &"x".repeat(100))]
+    {
         match f.service.login(&customer(), email, pw.to_string()) {
             Err(AuthError::Unauthorized(m)) => assert_eq!(m, INVALID_CREDENTIALS),
             other => panic!("{email}: {other:?}"),
@@ -184,10 +152,7 @@ fn login_carries_the_actor_of_the_route() {
     }
     let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
     assert_eq!(f.claims(&token).actor_id, "cus_1");
-    let user = Scope {
-        actor_type: "user".into(),
-        provider: "emailpass".into(),
-    };
+    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
     let token = f.service.login(&user, "a@b.c", PW.into()).unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
@@ -198,17 +163,7 @@ fn login_carries_the_actor_of_the_route() {
 fn login_rehashes_a_hash_of_another_cost() {
     let f = fixture_with_cost(4);
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    let stored = || {
-        f.store
-            .lock()
-            .identities
-            .values()
-            .next()
-            .unwrap()
-            .1
-            .password_hash
-            .clone()
-    };
+    let stored = || f.store.lock().identities.values().next().unwrap().1.password_hash.clone();
     assert!(stored().starts_with("$2b$04$"));
     let g = Fixture {
         service: rebuild_with_cost(&f, 5),
@@ -241,13 +196,8 @@ fn a_rehash_never_undoes_a_concurrent_change() {
         let (_, r) = state.identities.values().next().unwrap();
         (r.provider_identity_id.clone(), r.password_hash.clone())
     };
-    f.store
-        .replace_password_hash_if("default", &pid, &old, "$2b$04$changed", Utc::now())
-        .unwrap();
-    assert!(!f
-        .store
-        .replace_password_hash_if("default", &pid, &old, "$2b$05$stale", Utc::now())
-        .unwrap());
+    f.store.replace_password_hash_if("default", &pid, &old, "$2b$04$changed", Utc::now()).unwrap();
+    assert!(!f.store.replace_password_hash_if("default", &pid, &old, "$2b$05$stale", Utc::now()).unwrap());
 }
 
 #[test]
@@ -261,15 +211,9 @@ fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
         f.update(&reset, "yet another secret"),
         Err(AuthError::Unauthenticated(TokenRejection::Consumed))
     ));
-    assert!(matches!(
-        f.service.authenticate(&registration),
-        Err(AuthError::Unauthenticated(TokenRejection::Revoked))
-    ));
+    assert!(matches!(f.service.authenticate(&registration), Err(AuthError::Unauthenticated(TokenRejection::Revoked))));
     assert!(f.service.login(&customer(), "ann@b.c", PW.into()).is_err());
-    assert!(f
-        .service
-        .login(&customer(), "ann@b.c", "a brand new secret".into())
-        .is_ok());
+    assert!(f.service.login(&customer(), "ann@b.c", "a brand new secret".into()).is_ok());
     let names: Vec<String> = f.store.lock().events.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["auth.password_reset", "auth.password_changed"]);
     let changed = f.store.lock().events[1].clone();
@@ -279,9 +223,7 @@ fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
 #[test]
 fn reset_for_unknown_identifiers_does_nothing() {
     let f = fixture();
-    f.service
-        .request_password_reset(&customer(), "nobody@b.c", Map::new())
-        .unwrap();
+    f.service.request_password_reset(&customer(), "nobody@b.c", Map::new()).unwrap();
     assert!(f.store.lock().events.is_empty());
 }
 
@@ -302,18 +244,12 @@ fn refused_input_keeps_the_reset_token() {
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let token = f.request_reset("a@b.c");
     let claims = f.service.verify_reset_token(&customer(), &token).unwrap();
+    assert!(matches!(f.service.update_password(&claims, None, "short".into()), Err(AuthError::InvalidData(_))));
     assert!(matches!(
-        f.service.update_password(&claims, None, "short".into()),
+        f.service.update_password(&claims, Some("other@b.c"), "a brand new secret".into()),
         Err(AuthError::InvalidData(_))
     ));
-    assert!(matches!(
-        f.service
-            .update_password(&claims, Some("other@b.c"), "a brand new secret".into()),
-        Err(AuthError::InvalidData(_))
-    ));
-    f.service
-        .update_password(&claims, Some("A@B.C"), "a brand new secret".into())
-        .unwrap();
+    f.service.update_password(&claims, Some("A@B.C"), "a brand new secret".into()).unwrap();
 }
 
 #[test]
@@ -321,24 +257,12 @@ fn reset_tokens_expire_and_stay_in_their_scope() {
     let f = fixture();
     let auth = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let token = f.request_reset("a@b.c");
-    let user = Scope {
-        actor_type: "user".into(),
-        provider: "emailpass".into(),
-    };
+    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
     assert!(f.service.verify_reset_token(&user, &token).is_err());
-    assert!(
-        f.service.verify_reset_token(&customer(), &auth).is_err(),
-        "an auth token is no reset token"
-    );
-    assert!(
-        f.service.authenticate(&token).is_err(),
-        "a reset token is no auth token"
-    );
+    assert!(f.service.verify_reset_token(&customer(), &auth).is_err(), "an auth token is no reset token");
+    assert!(f.service.authenticate(&token).is_err(), "a reset token is no auth token");
     f.clock.advance(Duration::minutes(16));
-    assert!(matches!(
-        f.update(&token, "a brand new secret"),
-        Err(AuthError::Unauthenticated(TokenRejection::Expired))
-    ));
+    assert!(matches!(f.update(&token, "a brand new secret"), Err(AuthError::Unauthenticated(TokenRejection::Expired))));
 }
 
 #[test]
@@ -387,7 +311,10 @@ fn dispatcher(f: &Fixture, sink: Arc<RecordingSink>) -> Dispatcher<Arc<MemorySto
         vec![sink],
         f.secrets.clone(),
         DispatchSettings {
-            retry_delay: Duration::seconds(5),
+            retry_initial: Duration::seconds(5),
+            retry_max: Duration::minutes(10),
+            max_attempts: 3,
+            lease: Duration::minutes(1),
             batch: 10,
         },
     )
@@ -400,11 +327,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
     f.service
-        .request_password_reset(
-            &customer(),
-            "a@b.c",
-            Map::from_iter([("k".to_string(), Value::from("v"))]),
-        )
+        .request_password_reset(&customer(), "a@b.c", Map::from_iter([("k".to_string(), Value::from("v"))]))
         .unwrap();
     let d = dispatcher(&f, sink.clone());
     assert_eq!(d.run_pass().unwrap().failed, 1);
@@ -417,23 +340,15 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].name, "auth.password_reset");
     assert_eq!(received[0].data["metadata"], json!({"k": "v"}));
-    assert!(f
-        .service
-        .verify_reset_token(&customer(), received[0].data["token"].as_str().unwrap())
-        .is_ok());
-    assert!(
-        f.store.lock().events[0].sealed_secret.is_none(),
-        "erased once delivered"
-    );
+    assert!(f.service.verify_reset_token(&customer(), received[0].data["token"].as_str().unwrap()).is_ok());
+    assert!(f.store.lock().events[0].sealed_secret.is_none(), "erased once delivered");
 }
 
 #[test]
 fn the_dispatcher_never_delivers_an_expired_token() {
     let f = fixture();
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    f.service
-        .request_password_reset(&customer(), "a@b.c", Map::new())
-        .unwrap();
+    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     f.clock.advance(Duration::minutes(16));
     let report = dispatcher(&f, sink.clone()).run_pass().unwrap();
@@ -448,10 +363,7 @@ fn sessions_open_replace_close_and_end_with_the_stamp() {
     let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let (first, claims) = f.service.open_session(&token, None).unwrap();
     assert_eq!(claims.actor_type, "customer");
-    assert_eq!(
-        f.service.authenticate_session(&first).unwrap().identity.entity_id,
-        "a@b.c"
-    );
+    assert_eq!(f.service.authenticate_session(&first).unwrap().identity.entity_id, "a@b.c");
     let (second, _) = f.service.open_session(&token, Some(&first)).unwrap();
     assert!(f.service.authenticate_session(&first).is_err(), "replaced");
     // Session first, then bearer: a dead cookie does not spoil a good token.
@@ -478,29 +390,16 @@ fn logout_all_and_change_password_revoke_everything() {
     let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
     let (session, _) = f.service.open_session(&token, None).unwrap();
     let caller = f.service.authenticate_session(&session).unwrap();
-    let wrong = f
-        .service
-        .change_password(&customer(), &caller, "not it".into(), "a new passphrase".into());
+    let wrong = f.service.change_password(&customer(), &caller, "not it".into(), "a new passphrase".into());
     assert!(matches!(wrong, Err(AuthError::Unauthorized(m)) if m == INVALID_PASSWORD));
-    let short = f
-        .service
-        .change_password(&customer(), &caller, PW.into(), "short".into());
+    let short = f.service.change_password(&customer(), &caller, PW.into(), "short".into());
     assert!(matches!(short, Err(AuthError::InvalidData(_))));
-    let fresh = f
-        .service
-        .change_password(&customer(), &caller, PW.into(), "a new passphrase".into())
-        .unwrap();
+    let fresh = f.service.change_password(&customer(), &caller, PW.into(), "a new passphrase".into()).unwrap();
     assert!(f.service.authenticate(&fresh).is_ok(), "the caller gets a fresh token");
     assert!(f.service.authenticate(&token).is_err());
-    assert!(
-        f.service.authenticate_session(&session).is_err(),
-        "the caller's session ends too"
-    );
+    assert!(f.service.authenticate_session(&session).is_err(), "the caller's session ends too");
     assert!(f.service.login(&customer(), "a@b.c", "a new passphrase".into()).is_ok());
-    let user = Scope {
-        actor_type: "user".into(),
-        provider: "emailpass".into(),
-    };
+    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
     assert!(f
         .service
         .change_password(&user, &f.service.authenticate(&fresh).unwrap(), "x".into(), "y".into())
@@ -512,25 +411,13 @@ fn customers_are_created_once_and_read_through_the_identity() {
     let f = fixture();
     let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let caller = f.service.authenticate(&token).unwrap();
-    assert!(matches!(
-        f.service.current_customer(&caller),
-        Err(AuthError::Unauthenticated(_))
-    ));
+    assert!(matches!(f.service.current_customer(&caller), Err(AuthError::Unauthenticated(_))));
     let input = |email: Option<&str>| NewCustomerInput {
         email: email.map(str::to_string),
-        fields: CustomerFields {
-            first_name: Some(Some("Ann".into())),
-            ..Default::default()
-        },
+        fields: CustomerFields { first_name: Some(Some("Ann".into())), ..Default::default() },
     };
-    assert!(matches!(
-        f.service.create_customer(&caller, input(None)),
-        Err(AuthError::InvalidData(_))
-    ));
-    assert!(matches!(
-        f.service.create_customer(&caller, input(Some("bad"))),
-        Err(AuthError::InvalidData(_))
-    ));
+    assert!(matches!(f.service.create_customer(&caller, input(None)), Err(AuthError::InvalidData(_))));
+    assert!(matches!(f.service.create_customer(&caller, input(Some("bad"))), Err(AuthError::InvalidData(_))));
     let created = f.service.create_customer(&caller, input(Some("A@b.c"))).unwrap();
     assert!(created.id.starts_with("cus_") && created.has_account);
     assert_eq!(created.first_name.as_deref(), Some("Ann"));
@@ -545,11 +432,7 @@ fn customers_are_created_once_and_read_through_the_identity() {
         .service
         .update_current_customer(
             &caller,
-            &CustomerFields {
-                first_name: Some(None),
-                phone: Some(Some("1".into())),
-                ..Default::default()
-            },
+            &CustomerFields { first_name: Some(None), phone: Some(Some("1".into())), ..Default::default() },
         )
         .unwrap();
     assert_eq!((updated.first_name, updated.phone.as_deref()), (None, Some("1")));
@@ -561,21 +444,48 @@ fn customers_are_created_once_and_read_through_the_identity() {
     );
     // A user token is no customer.
     let user_id = f.service.create_user("admin@b.c", PW.into()).unwrap();
-    let user = Scope {
-        actor_type: "user".into(),
-        provider: "emailpass".into(),
-    };
-    let admin = f
-        .service
-        .authenticate(&f.service.login(&user, "admin@b.c", PW.into()).unwrap())
-        .unwrap();
+    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
+    let admin = f.service.authenticate(&f.service.login(&user, "admin@b.c", PW.into()).unwrap()).unwrap();
     assert_eq!(admin.actor_id(), user_id);
-    assert!(matches!(
-        f.service.current_customer(&admin),
-        Err(AuthError::Unauthenticated(_))
-    ));
-    assert!(matches!(
-        f.service.create_customer(&admin, input(Some("x@b.c"))),
-        Err(AuthError::Unauthenticated(_))
-    ));
+    assert!(matches!(f.service.current_customer(&admin), Err(AuthError::Unauthenticated(_))));
+    assert!(matches!(f.service.create_customer(&admin, input(Some("x@b.c"))), Err(AuthError::Unauthenticated(_))));
+}
+
+#[test]
+fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let sink = Arc::new(RecordingSink::default());
+    *sink.fail.lock().unwrap() = true;
+    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    let d = dispatcher(&f, sink.clone());
+    let mut reports = Vec::new();
+    for _ in 0..3 {
+        reports.push(d.run_pass().unwrap());
+        f.clock.advance(Duration::seconds(30));
+    }
+    assert_eq!((reports[0].failed, reports[1].failed, reports[2].dead), (1, 1, 1));
+    assert!(d.run_pass().unwrap().is_empty(), "a dead delivery is not retried");
+    let dead = f.store.list_deliveries(Some(DeliveryStatus::Dead), 10).unwrap();
+    assert_eq!((dead.len(), dead[0].attempts, dead[0].last_error.as_deref()), (1, 3, Some("receiver down")));
+    *sink.fail.lock().unwrap() = false;
+    assert_eq!(f.store.rearm(&dead[0].event_id, f.clock.now()).unwrap(), 1);
+    assert_eq!(d.run_pass().unwrap().delivered, 1);
+    assert_eq!(sink.received.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_claimed_delivery_is_not_claimed_again_before_its_lease_ends() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    let now = f.clock.now();
+    assert_eq!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().len(), 1);
+    assert!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().is_empty());
+    let later = now + Duration::minutes(2);
+    assert_eq!(
+        f.store.claim_due(later, later + Duration::minutes(1), 10).unwrap().len(),
+        1,
+        "a dead claimer's lease ends"
+    );
 }

@@ -15,9 +15,7 @@ type Scope = web::Path<(String, String)>;
 
 /// `{"token": ...}`, never cached.
 pub(crate) fn token_response(token: String) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "token": token }))
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "token": token }))
 }
 
 /// Register and login: the same body (`email`, `password`, other fields ignored), a use case
@@ -36,9 +34,7 @@ async fn with_credentials(
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
-    let token = state
-        .hashing(move |svc| use_case(svc, &scope, &email, password))
-        .await?;
+    let token = state.hashing(move |svc| use_case(svc, &scope, &email, password)).await?;
     Ok(token_response(token))
 }
 
@@ -65,12 +61,8 @@ pub(crate) async fn reset_password(
     let identifier = fields.string("identifier");
     let metadata = fields.optional_object("metadata").unwrap_or_default();
     fields.finish_strict(&["identifier", "metadata"])?;
-    state
-        .blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata))
-        .await?;
-    Ok(HttpResponse::Created()
-        .content_type(ContentType::plaintext())
-        .body("Created"))
+    state.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await?;
+    Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
 }
 
 pub(crate) async fn update(
@@ -82,10 +74,7 @@ pub(crate) async fn update(
     let (actor, provider) = path.into_inner();
     let scope = state.service.scope(&actor, &provider)?;
     let token = presented.require_bearer().map_err(ApiError::on_reset_route)?;
-    let claims = state
-        .service
-        .verify_reset_token(&scope, &token)
-        .map_err(|e| ApiError::from(e).on_reset_route())?;
+    let claims = state.service.verify_reset_token(&scope, &token).map_err(|e| ApiError::from(e).on_reset_route())?;
     let mut fields = Fields::of(&body);
     let password = fields.string("password");
     let email = fields.optional_string("email");

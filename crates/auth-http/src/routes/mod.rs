@@ -69,11 +69,7 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed(format!(
-        "Method {} is not allowed on {}",
-        req.method(),
-        req.path()
-    )))
+    Err(ApiError::method_not_allowed(format!("Method {} is not allowed on {}", req.method(), req.path())))
 }
 
 pub(crate) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -23,12 +23,7 @@ fn check_publishable_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiE
     let Some(keys) = &state.settings.publishable_keys else {
         return Ok(());
     };
-    match req
-        .headers()
-        .get(PUBLISHABLE_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-    {
+    match req.headers().get(PUBLISHABLE_KEY_HEADER).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
         None => Err(AuthError::NotAllowed(KEY_REQUIRED.into()).into()),
         Some(key) if keys.iter().any(|k| k == key) => Ok(()),
         Some(_) => Err(AuthError::NotAllowed(KEY_INVALID.into()).into()),
@@ -82,13 +77,8 @@ pub(crate) async fn create_customer(
     let mut allowed = vec!["email"];
     allowed.extend(EDITABLE);
     fields.finish_strict(&allowed)?;
-    let input = NewCustomerInput {
-        email,
-        fields: customer,
-    };
-    let created = state
-        .as_caller(presented, move |svc, caller| svc.create_customer(caller, input))
-        .await?;
+    let input = NewCustomerInput { email, fields: customer };
+    let created = state.as_caller(presented, move |svc, caller| svc.create_customer(caller, input)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&created)))
 }
 
@@ -99,9 +89,7 @@ pub(crate) async fn retrieve_me(
     presented: Presented,
 ) -> Result<HttpResponse, ApiError> {
     check_publishable_key(&state, &req)?;
-    let customer = state
-        .as_caller(presented, |svc, caller| svc.current_customer(caller))
-        .await?;
+    let customer = state.as_caller(presented, |svc, caller| svc.current_customer(caller)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&customer)))
 }
 
@@ -116,10 +104,6 @@ pub(crate) async fn update_me(
     let mut fields = Fields::of(&body);
     let changes = customer_fields(&mut fields);
     fields.finish_strict(&EDITABLE)?;
-    let customer = state
-        .as_caller(presented, move |svc, caller| {
-            svc.update_current_customer(caller, &changes)
-        })
-        .await?;
+    let customer = state.as_caller(presented, move |svc, caller| svc.update_current_customer(caller, &changes)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&customer)))
 }

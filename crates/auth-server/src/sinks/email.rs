@@ -37,9 +37,7 @@ pub struct EmailSink {
 
 impl std::fmt::Debug for EmailSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmailSink")
-            .field("from", &self.from.to_string())
-            .finish_non_exhaustive()
+        f.debug_struct("EmailSink").field("from", &self.from.to_string()).finish_non_exhaustive()
     }
 }
 
@@ -73,12 +71,7 @@ impl EmailSink {
                 "SMTP_URL carries credentials over a connection without TLS; use smtps:// or ?tls=required unless the server is local"
             );
         }
-        Ok(EmailSink {
-            transport,
-            from,
-            reset_url_template: reset_url_template.to_owned(),
-            password_forms,
-        })
+        Ok(EmailSink { transport, from, reset_url_template: reset_url_template.to_owned(), password_forms })
     }
 
     /// The message for `envelope`, and the secrets it contains; `None` when the event is not one
@@ -88,16 +81,10 @@ impl EmailSink {
         let content = match envelope.name.as_str() {
             PASSWORD_RESET => {
                 let email = field("entity_id").ok_or("the event has no entity_id")?;
-                let token = field("token")
-                    .filter(|t| !t.is_empty())
-                    .ok_or("the event has no token")?;
+                let token = field("token").filter(|t| !t.is_empty()).ok_or("the event has no token")?;
                 let link = super::reset_link(&self.reset_url_template, token, email);
-                let secrets = vec![
-                    token.to_owned(),
-                    super::reset_link("{token}", token, ""),
-                    html_escape(token),
-                    link.clone(),
-                ];
+                let secrets =
+                    vec![token.to_owned(), super::reset_link("{token}", token, ""), html_escape(token), link.clone()];
                 Some((email, reset_content(email, &link), secrets))
             }
             PASSWORD_CHANGED => {
@@ -109,9 +96,7 @@ impl EmailSink {
         let Some((email, content, secrets)) = content else {
             return Ok(None);
         };
-        let to: Address = email
-            .parse()
-            .map_err(|e| format!("the entity_id is not an email address: {e}"))?;
+        let to: Address = email.parse().map_err(|e| format!("the entity_id is not an email address: {e}"))?;
         let message = Message::builder()
             .message_id(Some(message_id(&envelope.id)))
             .from(self.from.clone())
@@ -136,10 +121,7 @@ impl EventSink for EmailSink {
         let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         // The error may quote the server's reply, which is outside our control: anything secret
         // it might echo is taken out.
-        self.transport
-            .send(&message)
-            .map(|_| ())
-            .map_err(|e| scrub(&format!("SMTP delivery failed: {e}"), &secrets))
+        self.transport.send(&message).map(|_| ()).map_err(|e| scrub(&format!("SMTP delivery failed: {e}"), &secrets))
     }
 }
 
@@ -168,11 +150,7 @@ fn reset_content(email: &str, link: &str) -> Content {
          <p>The link expires in {RESET_LIFETIME} and works once. If you did not ask for a password reset, \
          you can ignore this email: your password stays as it is.</p>"
     ));
-    Content {
-        subject: "Reset your password",
-        text,
-        html,
-    }
+    Content { subject: "Reset your password", text, html }
 }
 
 fn changed_content(email: &str, created_at: &str) -> Content {
@@ -194,11 +172,7 @@ fn changed_content(email: &str, created_at: &str) -> Content {
          <p>If it was not you, reset your password right away (&ldquo;Forgot password&rdquo; when signing in) \
          and let us know.</p>"
     ));
-    Content {
-        subject: "Your password was changed",
-        text,
-        html,
-    }
+    Content { subject: "Your password was changed", text, html }
 }
 
 fn html_page(body: &str) -> String {
@@ -225,10 +199,7 @@ fn html_escape(s: &str) -> String {
 
 /// `<evt_...@xclade-auth>`: the same for every delivery of one event.
 fn message_id(event_id: &str) -> String {
-    let id: String = event_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        .collect();
+    let id: String = event_id.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')).collect();
     format!("<{id}@xclade-auth>")
 }
 
@@ -262,9 +233,7 @@ fn sends_credentials_in_clear(url: &str) -> bool {
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let local = ["localhost", "127.0.0.1", "[::1]"]
-        .iter()
-        .any(|l| host == *l || host.starts_with(&format!("{l}:")));
+    let local = ["localhost", "127.0.0.1", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
     !lower.contains("tls=") && !local
 }
 
@@ -375,10 +344,7 @@ mod tests {
                     if input.read_line(&mut data_line).unwrap() == 0 || data_line == ".\r\n" {
                         break;
                     }
-                    let unstuffed = data_line
-                        .strip_prefix('.')
-                        .filter(|l| l.starts_with('.'))
-                        .unwrap_or(&data_line);
+                    let unstuffed = data_line.strip_prefix('.').filter(|l| l.starts_with('.')).unwrap_or(&data_line);
                     session.data.push_str(unstuffed);
                 }
                 if reject == Reject::EndOfData {
@@ -399,17 +365,12 @@ mod tests {
     }
 
     fn sink(smtp_url: &str) -> EmailSink {
-        let settings = EmailSettings {
-            smtp_url: smtp_url.into(),
-            from: "Xclade Shop <no-reply@shop.example>".into(),
-        };
+        let settings = EmailSettings { smtp_url: smtp_url.into(), from: "Xclade Shop <no-reply@shop.example>".into() };
         EmailSink::new(&settings, TEMPLATE).unwrap()
     }
 
     fn envelope(name: &str, data: serde_json::Value) -> Envelope {
-        let serde_json::Value::Object(data) = data else {
-            panic!("data must be an object")
-        };
+        let serde_json::Value::Object(data) = data else { panic!("data must be an object") };
         Envelope {
             id: "evt_01J0000000000000000000TEST".into(),
             name: name.into(),
@@ -420,20 +381,14 @@ mod tests {
     }
 
     fn reset_event() -> Envelope {
-        envelope(
-            PASSWORD_RESET,
-            json!({"entity_id": EMAIL, "actor_type": "customer", "token": TOKEN, "metadata": {}}),
-        )
+        envelope(PASSWORD_RESET, json!({"entity_id": EMAIL, "actor_type": "customer", "token": TOKEN, "metadata": {}}))
     }
 
     /// The value of the top-level header `name`.
     fn header(raw: &str, name: &str) -> String {
         let head = raw.split("\r\n\r\n").next().unwrap();
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        let line = head
-            .lines()
-            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
-            .unwrap();
+        let line = head.lines().find(|l| l.to_ascii_lowercase().starts_with(&prefix)).unwrap();
         line[prefix.len()..].trim().to_owned()
     }
 
@@ -486,19 +441,14 @@ mod tests {
     #[test]
     fn a_reset_event_sends_the_link_in_both_parts_to_the_entity() {
         let (port, server) = receiver(Reject::Nothing, "");
-        sink(&format!("smtp://127.0.0.1:{port}"))
-            .deliver(&reset_event())
-            .unwrap();
+        sink(&format!("smtp://127.0.0.1:{port}")).deliver(&reset_event()).unwrap();
         let session = server.join().unwrap();
         assert_eq!(session.auth, None);
         assert_eq!(session.mail_from, "no-reply@shop.example");
         assert_eq!(session.rcpt_to, [EMAIL]);
         let raw = &session.data;
         assert_eq!(header(raw, "Subject"), "Reset your password");
-        assert_eq!(
-            header(raw, "Message-ID"),
-            "<evt_01J0000000000000000000TEST@xclade-auth>"
-        );
+        assert_eq!(header(raw, "Message-ID"), "<evt_01J0000000000000000000TEST@xclade-auth>");
         assert_eq!(header(raw, "To"), EMAIL);
         assert!(header(raw, "Content-Type").starts_with("multipart/alternative"));
         let link = format!("https://shop.example/reset?token={TOKEN_ENCODED}&email={EMAIL_ENCODED}");
@@ -514,20 +464,14 @@ mod tests {
     #[test]
     fn a_password_changed_event_is_sent_with_a_plain_and_an_html_part() {
         let (port, server) = receiver(Reject::Nothing, "");
-        let event = envelope(
-            PASSWORD_CHANGED,
-            json!({"entity_id": "bob@example.com", "actor_type": "customer"}),
-        );
+        let event = envelope(PASSWORD_CHANGED, json!({"entity_id": "bob@example.com", "actor_type": "customer"}));
         sink(&format!("smtp://127.0.0.1:{port}")).deliver(&event).unwrap();
         let session = server.join().unwrap();
         assert_eq!(session.rcpt_to, ["bob@example.com"]);
         assert_eq!(header(&session.data, "Subject"), "Your password was changed");
         let (plain, html) = parts(&session.data);
         for part in [&plain, &html] {
-            assert!(
-                part.contains("bob@example.com") && part.contains("reset your password"),
-                "{part}"
-            );
+            assert!(part.contains("bob@example.com") && part.contains("reset your password"), "{part}");
             assert!(part.contains("2024-05-06 at 07:08 UTC"), "{part}");
         }
     }
@@ -539,15 +483,10 @@ mod tests {
             "rejected {TOKEN} https://shop.example/reset?token={TOKEN_ENCODED}&email={EMAIL_ENCODED} {PASSWORD} {PASSWORD_IN_URL}"
         );
         let (port, server) = receiver(Reject::EndOfData, &reply);
-        let err = sink(&format!("smtp://mailer:{PASSWORD_IN_URL}@127.0.0.1:{port}"))
-            .deliver(&reset_event())
-            .unwrap_err();
+        let err =
+            sink(&format!("smtp://mailer:{PASSWORD_IN_URL}@127.0.0.1:{port}")).deliver(&reset_event()).unwrap_err();
         let session = server.join().unwrap();
-        assert_eq!(
-            session.auth.as_deref(),
-            Some(format!("\0mailer\0{PASSWORD}").as_str()),
-            "URL credentials are used"
-        );
+        assert_eq!(session.auth.as_deref(), Some(format!("\0mailer\0{PASSWORD}").as_str()), "URL credentials are used");
         assert!(err.contains("554"), "{err}");
         for secret in [TOKEN, TOKEN_ENCODED, PASSWORD, PASSWORD_IN_URL] {
             assert!(!err.contains(secret), "{secret} in {err}");
@@ -557,9 +496,7 @@ mod tests {
     #[test]
     fn a_rejected_recipient_is_an_error_without_the_token() {
         let (port, server) = receiver(Reject::Rcpt, &format!("no such user; token {TOKEN}"));
-        let err = sink(&format!("smtp://127.0.0.1:{port}"))
-            .deliver(&reset_event())
-            .unwrap_err();
+        let err = sink(&format!("smtp://127.0.0.1:{port}")).deliver(&reset_event()).unwrap_err();
         server.join().unwrap();
         assert!(err.contains("550") && err.contains("no such user"), "{err}");
         assert!(!err.contains(TOKEN), "{err}");
@@ -568,9 +505,8 @@ mod tests {
     #[test]
     fn an_unreachable_server_is_an_error_without_the_password() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = sink(&format!("smtp://mailer:{PASSWORD_IN_URL}@127.0.0.1:{port}"))
-            .deliver(&reset_event())
-            .unwrap_err();
+        let err =
+            sink(&format!("smtp://mailer:{PASSWORD_IN_URL}@127.0.0.1:{port}")).deliver(&reset_event()).unwrap_err();
         assert!(!err.contains("s3cr3t"), "{err}");
     }
 
@@ -579,30 +515,17 @@ mod tests {
         // Nothing listens on this port: sending would fail.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let sink = sink(&format!("smtp://127.0.0.1:{port}"));
-        assert_eq!(
-            sink.deliver(&envelope("auth.something_else", json!({"entity_id": EMAIL}))),
-            Ok(())
-        );
+        assert_eq!(sink.deliver(&envelope("auth.something_else", json!({"entity_id": EMAIL}))), Ok(()));
         let no_token = envelope(PASSWORD_RESET, json!({"entity_id": EMAIL, "token": null}));
         assert!(sink.deliver(&no_token).unwrap_err().contains("no token"));
         let bad_recipient = envelope(PASSWORD_CHANGED, json!({"entity_id": "not an address"}));
-        assert!(sink
-            .deliver(&bad_recipient)
-            .unwrap_err()
-            .contains("not an email address"));
+        assert!(sink.deliver(&bad_recipient).unwrap_err().contains("not an email address"));
     }
 
     #[test]
     fn bad_settings_fail_without_echoing_the_password() {
         let new = |smtp_url: &str, from: &str| {
-            EmailSink::new(
-                &EmailSettings {
-                    smtp_url: smtp_url.into(),
-                    from: from.into(),
-                },
-                TEMPLATE,
-            )
-            .map(|_| ())
+            EmailSink::new(&EmailSettings { smtp_url: smtp_url.into(), from: from.into() }, TEMPLATE).map(|_| ())
         };
         let from = "no-reply@shop.example";
         for url in [
@@ -629,17 +552,11 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed_and_errors_kept_short() {
-        assert_eq!(
-            scrub("a\r\nb xyz-long c", &["xyz", "xyz-long", ""]),
-            "a  b [redacted] c"
-        );
+        assert_eq!(scrub("a\r\nb xyz-long c", &["xyz", "xyz-long", ""]), "a  b [redacted] c");
         assert!(scrub(&"x".repeat(1000), &[]).chars().count() <= MAX_ERROR_CHARS + 3);
         assert_eq!(password_forms("smtp://u:p%2Fw@h:25"), ["p%2Fw", "p/w"]);
         assert!(password_forms("smtp://u@h").is_empty());
-        assert_eq!(
-            html_escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
+        assert_eq!(html_escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
         assert_eq!(message_id("evt_01AB\r\nX: y"), "<evt_01ABXy@xclade-auth>");
     }
 }

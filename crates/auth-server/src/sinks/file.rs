@@ -15,10 +15,7 @@ pub struct FileSink {
 
 impl FileSink {
     pub fn new(path: PathBuf) -> FileSink {
-        FileSink {
-            path,
-            lock: Mutex::new(()),
-        }
+        FileSink { path, lock: Mutex::new(()) }
     }
 }
 
@@ -36,7 +33,6 @@ impl EventSink for FileSink {
             .append(true)
             .open(&self.path)
             .map_err(|e| format!("opening {}: {e}", self.path.display()))?;
-        file.write_all(line.as_bytes())
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))
+        file.write_all(line.as_bytes()).map_err(|e| format!("writing {}: {e}", self.path.display()))
     }
 }

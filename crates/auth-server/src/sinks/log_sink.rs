@@ -28,10 +28,9 @@ impl EventSink for LogSink {
                 envelope.id,
                 super::reset_link(&self.url_template, field("token"), entity)
             ),
-            PASSWORD_CHANGED => log::info!(
-                "[log sink] {}: the password of {entity} ({actor}) was changed",
-                envelope.id
-            ),
+            PASSWORD_CHANGED => {
+                log::info!("[log sink] {}: the password of {entity} ({actor}) was changed", envelope.id)
+            }
             other => log::info!("[log sink] {} {other}", envelope.id),
         }
         Ok(())

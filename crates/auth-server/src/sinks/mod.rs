@@ -29,9 +29,7 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(
 /// `RESET_PASSWORD_URL` with `{token}` and `{email}` replaced by their percent-encoded values.
 pub fn reset_link(template: &str, token: &str, email: &str) -> String {
     let encode = |v: &str| utf8_percent_encode(v, COMPONENT).to_string();
-    template
-        .replace("{token}", &encode(token))
-        .replace("{email}", &encode(email))
+    template.replace("{token}", &encode(token)).replace("{email}", &encode(email))
 }
 
 /// The sinks the configuration asks for. The log sink is on when `LOG_SINK=true`, or by default
@@ -41,15 +39,11 @@ pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartErro
     let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
     if let Some(webhook) = &config.webhook {
         log::info!("event sink `webhook`: POST to {}", webhook.url);
-        sinks.push(Arc::new(
-            WebhookSink::new(webhook).map_err(|e| sink_error("webhook", e))?,
-        ));
+        sinks.push(Arc::new(WebhookSink::new(webhook).map_err(|e| sink_error("webhook", e))?));
     }
     if let Some(email) = &config.email {
         log::info!("event sink `email`: from {}", email.from);
-        sinks.push(Arc::new(
-            EmailSink::new(email, &config.reset_password_url).map_err(|e| sink_error("email", e))?,
-        ));
+        sinks.push(Arc::new(EmailSink::new(email, &config.reset_password_url).map_err(|e| sink_error("email", e))?));
     }
     if let Some(nats) = &config.nats {
         log::info!("event sink `nats`: JetStream subject {}", nats.subject);
@@ -59,9 +53,7 @@ pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartErro
         log::info!("event sink `file`: one envelope per line in {}", path.display());
         sinks.push(Arc::new(FileSink::new(path.clone())));
     }
-    let log_sink = config
-        .log_sink
-        .unwrap_or(!config.database_url.is_postgres() && sinks.is_empty());
+    let log_sink = config.log_sink.unwrap_or(!config.database_url.is_postgres() && sinks.is_empty());
     if log_sink {
         log::warn!("event sink `log` is on: reset links are printed to this log (development only; LOG_SINK=false turns it off)");
         sinks.push(Arc::new(LogSink::new(config.reset_password_url.clone())));

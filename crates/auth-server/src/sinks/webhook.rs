@@ -24,24 +24,15 @@ pub struct WebhookSink {
 
 impl std::fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookSink")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
+        f.debug_struct("WebhookSink").field("url", &self.url).finish_non_exhaustive()
     }
 }
 
 impl WebhookSink {
     pub fn new(settings: &WebhookSettings) -> Result<WebhookSink, String> {
         let tls = native_tls::TlsConnector::new().map_err(|e| format!("TLS setup: {e}"))?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout(settings.timeout)
-            .tls_connector(Arc::new(tls))
-            .build();
-        Ok(WebhookSink {
-            url: settings.url.clone(),
-            key: settings.key.0.clone(),
-            agent,
-        })
+        let agent = ureq::AgentBuilder::new().timeout(settings.timeout).tls_connector(Arc::new(tls)).build();
+        Ok(WebhookSink { url: settings.url.clone(), key: settings.key.0.clone(), agent })
     }
 
     /// The `webhook-signature` value for a message.
@@ -59,10 +50,7 @@ impl EventSink for WebhookSink {
 
     fn deliver(&self, envelope: &Envelope) -> Result<(), String> {
         let body = serde_json::to_string(envelope).map_err(|e| format!("encoding the envelope: {e}"))?;
-        let timestamp = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let signature = self.signature(&envelope.id, timestamp, &body)?;
         let result = self
             .agent

@@ -22,10 +22,7 @@ fn migrate_creates_the_schema_once() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
     assert!(log.contains("migrations applied"), "{log}");
-    assert!(
-        dir.path().join("data/xclade-auth.sqlite").exists(),
-        "zero configuration: SQLite in ./data"
-    );
+    assert!(dir.path().join("data/xclade-auth.sqlite").exists(), "zero configuration: SQLite in ./data");
     let again = xclade_auth(dir.path(), &[], &["migrate"]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("up to date"));
 }
@@ -33,11 +30,7 @@ fn migrate_creates_the_schema_once() {
 #[test]
 fn postgres_without_jwt_secret_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let out = xclade_auth(
-        dir.path(),
-        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/none")],
-        &["serve"],
-    );
+    let out = xclade_auth(dir.path(), &[("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/none")], &["serve"]);
     assert_eq!(out.status.code(), Some(1));
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("JWT_SECRET is required with PostgreSQL"), "{log}");

@@ -28,10 +28,9 @@ fn racing_registrations_create_one_identity(backend: Backend) {
             200 => {
                 identities.insert(claims(&r.token())["auth_identity_id"].as_str().unwrap().to_string());
             }
-            401 => assert_eq!(
-                r.json(),
-                json!({"type": "unauthorized", "message": "Identity with email already exists"})
-            ),
+            401 => {
+                assert_eq!(r.json(), json!({"type": "unauthorized", "message": "Identity with email already exists"}))
+            }
             other => panic!("a loser saw {other}: {}", r.text),
         }
     }
@@ -44,59 +43,30 @@ fn racing_updates_with_one_token_succeed_once(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     app.registered("ann@example.com");
     let token = app.reset_token("ann@example.com");
-    let responses = concurrently(N, |i| {
-        app.update(
-            &token,
-            &json!({ "password": format!("new passphrase {i}") }).to_string(),
-        )
-    });
+    let responses =
+        concurrently(N, |i| app.update(&token, &json!({ "password": format!("new passphrase {i}") }).to_string()));
     let winners: Vec<usize> = (0..N).filter(|&i| responses[i].status == 200).collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "{:?}",
-        responses.iter().map(|r| r.status).collect::<Vec<_>>()
-    );
+    assert_eq!(winners.len(), 1, "{:?}", responses.iter().map(|r| r.status).collect::<Vec<_>>());
     for r in responses.iter().filter(|r| r.status != 200) {
         r.assert_json(401, json!({"type": "unauthorized", "message": "Invalid token"}));
     }
-    assert_eq!(
-        app.login("ann@example.com", &format!("new passphrase {}", winners[0]))
-            .status,
-        200
-    );
+    assert_eq!(app.login("ann@example.com", &format!("new passphrase {}", winners[0])).status, 200);
     assert_eq!(app.wait_for_events("auth.password_changed", 1).len(), 1);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        app.events()
-            .iter()
-            .filter(|e| e["name"] == "auth.password_changed")
-            .count(),
-        1
-    );
+    assert_eq!(app.events().iter().filter(|e| e["name"] == "auth.password_changed").count(), 1);
 }
 
 fn racing_reset_requests_leave_one_live_token(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     app.registered("ann@example.com");
     let responses = concurrently(N, |_| app.request_reset("ann@example.com"));
-    assert!(
-        responses.iter().all(|r| r.status == 201),
-        "{:?}",
-        responses.iter().map(|r| &r.text).collect::<Vec<_>>()
-    );
+    assert!(responses.iter().all(|r| r.status == 201), "{:?}", responses.iter().map(|r| &r.text).collect::<Vec<_>>());
     assert_eq!(app.db().count("password_reset_token"), 1);
     let events = app.wait_for_events("auth.password_reset", N);
     // Only the live token sets a password; the replaced ones are refused.
     let statuses: Vec<u16> = events
         .iter()
-        .map(|e| {
-            app.update(
-                e["data"]["token"].as_str().unwrap(),
-                r#"{"password":"a new passphrase"}"#,
-            )
-            .status
-        })
+        .map(|e| app.update(e["data"]["token"].as_str().unwrap(), r#"{"password":"a new passphrase"}"#).status)
         .collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), N - 1, "{statuses:?}");
@@ -117,14 +87,6 @@ fn a_rehash_never_undoes_a_concurrent_reset(backend: Backend) {
     });
     assert_eq!(responses[N / 2].status, 200, "{}", responses[N / 2].text);
     assert!(responses.iter().all(|r| r.status == 200 || r.status == 401));
-    assert_eq!(
-        app.login("ann@example.com", "the reset passphrase").status,
-        200,
-        "the reset stands"
-    );
-    assert_eq!(
-        app.login("ann@example.com", PASSWORD).status,
-        401,
-        "no rehash brought the old password back"
-    );
+    assert_eq!(app.login("ann@example.com", "the reset passphrase").status, 200, "the reset stands");
+    assert_eq!(app.login("ann@example.com", PASSWORD).status, 401, "no rehash brought the old password back");
 }

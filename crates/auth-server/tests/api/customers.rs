@@ -24,11 +24,7 @@ fn a_registration_token_creates_its_customer(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     let registration = app.registered("Ann@Example.com");
     let body = json!({"email": "Ann@Example.com", "first_name": "Ann", "last_name": "Lee", "metadata": {"vip": true}});
-    let r = app.post_with(
-        CUSTOMERS,
-        &body.to_string(),
-        &[("authorization", &bearer(&registration))],
-    );
+    let r = app.post_with(CUSTOMERS, &body.to_string(), &[("authorization", &bearer(&registration))]);
     assert_eq!(r.status, 200, "{}", r.text);
     let customer = r.json()["customer"].clone();
     let keys: Vec<&str> = customer.as_object().unwrap().keys().map(String::as_str).collect();
@@ -52,14 +48,8 @@ fn a_registration_token_creates_its_customer(backend: Backend) {
     let id = customer["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("cus_"));
     assert_eq!(customer["email"], "Ann@Example.com");
-    assert_eq!(
-        (customer["has_account"].clone(), customer["addresses"].clone()),
-        (json!(true), json!([]))
-    );
-    assert_eq!(
-        (customer["phone"].clone(), customer["metadata"].clone()),
-        (json!(null), json!({"vip": true}))
-    );
+    assert_eq!((customer["has_account"].clone(), customer["addresses"].clone()), (json!(true), json!([])));
+    assert_eq!((customer["phone"].clone(), customer["metadata"].clone()), (json!(null), json!({"vip": true})));
     assert!(customer["created_at"].as_str().unwrap().ends_with('Z'));
     // Refresh with the registration token: the token now carries the customer.
     let refreshed = app.refresh(&registration).token();
@@ -80,14 +70,8 @@ fn a_registration_token_creates_its_customer(backend: Backend) {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     let c = &r.json()["customer"];
-    assert_eq!(
-        (c["first_name"].clone(), c["last_name"].clone()),
-        (json!("Anna"), json!("Lee"))
-    );
-    assert_eq!(
-        (c["phone"].clone(), c["metadata"].clone()),
-        (json!("+33 1 23"), json!(null))
-    );
+    assert_eq!((c["first_name"].clone(), c["last_name"].clone()), (json!("Anna"), json!("Lee")));
+    assert_eq!((c["phone"].clone(), c["metadata"].clone()), (json!("+33 1 23"), json!(null)));
     // A session opened with the registration token reads the actor on each request.
     let login = app.login("ann@example.com", PASSWORD).token();
     let session = app.open_session(&login);
@@ -103,18 +87,10 @@ fn customer_creation_refuses_what_medusa_refuses(backend: Backend) {
     // Unauthenticated, or a registration token without a customer on /me.
     app.post(CUSTOMERS, r#"{"email":"ann@example.com"}"#)
         .assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
-    app.request(
-        "GET",
-        "/store/customers/me",
-        None,
-        &[("authorization", &auth), ("accept", "application/json")],
-    )
-    .assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
+    app.request("GET", "/store/customers/me", None, &[("authorization", &auth), ("accept", "application/json")])
+        .assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
     // Input errors.
-    post("{}").assert_json(
-        400,
-        json!({"type": "invalid_data", "message": "Email is required to create a customer"}),
-    );
+    post("{}").assert_json(400, json!({"type": "invalid_data", "message": "Email is required to create a customer"}));
     post(r#"{"email":"not-an-email"}"#).assert_invalid("valid email address");
     post(r#"{"email":"ann@example.com","password":"x"}"#).assert_invalid("Unrecognized fields: 'password'");
     post(r#"{"email":"ann@example.com","first_name":7}"#)
@@ -123,12 +99,7 @@ fn customer_creation_refuses_what_medusa_refuses(backend: Backend) {
     // Another identity already holds an account for that address.
     let bob = app.registered("bob@example.com");
     assert_eq!(
-        app.post_with(
-            CUSTOMERS,
-            r#"{"email":"ANN@example.com"}"#,
-            &[("authorization", &bearer(&bob))]
-        )
-        .status,
+        app.post_with(CUSTOMERS, r#"{"email":"ANN@example.com"}"#, &[("authorization", &bearer(&bob))]).status,
         200
     );
     post(r#"{"email":"ann@example.com"}"#).assert_json(
@@ -138,28 +109,15 @@ fn customer_creation_refuses_what_medusa_refuses(backend: Backend) {
     // Once linked: by the database (the same registration token) and by the token (a login).
     let ann = app.registered("ann2@example.com");
     assert_eq!(
-        app.post_with(
-            CUSTOMERS,
-            r#"{"email":"ann2@example.com"}"#,
-            &[("authorization", &bearer(&ann))]
-        )
-        .status,
+        app.post_with(CUSTOMERS, r#"{"email":"ann2@example.com"}"#, &[("authorization", &bearer(&ann))]).status,
         200
     );
     let already = json!({"type": "invalid_data", "message": "Request already authenticated as a customer."});
-    app.post_with(
-        CUSTOMERS,
-        r#"{"email":"ann2@example.com"}"#,
-        &[("authorization", &bearer(&ann))],
-    )
-    .assert_json(400, already.clone());
+    app.post_with(CUSTOMERS, r#"{"email":"ann2@example.com"}"#, &[("authorization", &bearer(&ann))])
+        .assert_json(400, already.clone());
     let login = app.login("ann2@example.com", PASSWORD).token();
-    app.post_with(
-        CUSTOMERS,
-        r#"{"email":"ann2@example.com"}"#,
-        &[("authorization", &bearer(&login))],
-    )
-    .assert_json(400, already);
+    app.post_with(CUSTOMERS, r#"{"email":"ann2@example.com"}"#, &[("authorization", &bearer(&login))])
+        .assert_json(400, already);
     assert_eq!(app.db().count("customer"), 2);
 }
 
@@ -174,23 +132,14 @@ fn publishable_keys_guard_the_store_routes(backend: Backend) {
         400,
         json!({"type": "not_allowed", "message": "Publishable API key required in the request header: x-publishable-api-key. You can manage your keys in settings in the dashboard."}),
     );
-    app.post_with(
-        CUSTOMERS,
-        body,
-        &[("authorization", &auth), ("x-publishable-api-key", "pk_nope")],
-    )
-    .assert_json(
+    app.post_with(CUSTOMERS, body, &[("authorization", &auth), ("x-publishable-api-key", "pk_nope")]).assert_json(
         400,
         json!({"type": "not_allowed", "message": "A valid publishable key is required to proceed with the request"}),
     );
     // Checked before the caller, as Medusa does.
     let r = app.request("GET", "/store/customers/me", None, &[("accept", "application/json")]);
     assert_eq!((r.status, r.json()["type"].clone()), (400, json!("not_allowed")));
-    let r = app.post_with(
-        CUSTOMERS,
-        body,
-        &[("authorization", &auth), ("x-publishable-api-key", "pk_two")],
-    );
+    let r = app.post_with(CUSTOMERS, body, &[("authorization", &auth), ("x-publishable-api-key", "pk_two")]);
     assert_eq!(r.status, 200, "{}", r.text);
     // /auth routes never need a key.
     assert_eq!(app.login("ann@example.com", PASSWORD).status, 200);
@@ -210,10 +159,7 @@ fn racing_creates_with_one_token_make_one_customer(backend: Backend) {
     let statuses: Vec<u16> = responses.iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
     for r in responses.iter().filter(|r| r.status != 200) {
-        r.assert_json(
-            400,
-            json!({"type": "invalid_data", "message": "Request already authenticated as a customer."}),
-        );
+        r.assert_json(400, json!({"type": "invalid_data", "message": "Request already authenticated as a customer."}));
     }
     assert_eq!(app.db().count("customer"), 1);
     let winner = responses.iter().find(|r| r.status == 200).unwrap().json()["customer"]["id"].clone();
@@ -232,12 +178,7 @@ fn admin_users_come_from_the_cli_and_are_no_customers(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let user_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -245,10 +186,7 @@ fn admin_users_come_from_the_cli_and_are_no_customers(backend: Backend) {
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 
     let app = TestApp::start(env, &[]);
-    let r = app.post(
-        "/auth/user/emailpass",
-        &crate::helpers::credentials("admin@example.com", PASSWORD),
-    );
+    let r = app.post("/auth/user/emailpass", &crate::helpers::credentials("admin@example.com", PASSWORD));
     assert_eq!(r.status, 200, "{}", r.text);
     let token = r.token();
     assert_eq!(
@@ -256,19 +194,9 @@ fn admin_users_come_from_the_cli_and_are_no_customers(backend: Backend) {
         (json!("user"), json!(user_id))
     );
     // Customer routes refuse user tokens.
-    app.request(
-        "GET",
-        "/store/customers/me",
-        None,
-        &[("authorization", &bearer(&token))],
-    )
-    .assert_plain_unauthorized();
-    app.post_with(
-        CUSTOMERS,
-        r#"{"email":"admin@example.com"}"#,
-        &[("authorization", &bearer(&token))],
-    )
-    .assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
+    app.request("GET", "/store/customers/me", None, &[("authorization", &bearer(&token))]).assert_plain_unauthorized();
+    app.post_with(CUSTOMERS, r#"{"email":"admin@example.com"}"#, &[("authorization", &bearer(&token))])
+        .assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
     // The address has an identity now: registering it as a customer is refused, as Medusa does.
     assert_eq!(app.register("admin@example.com", PASSWORD).status, 401);
 }

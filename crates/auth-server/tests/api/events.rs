@@ -5,10 +5,7 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(
-    events_are_delivered_once_as_envelopes,
-    an_undelivered_event_survives_a_restart
-);
+on_both_backends!(events_are_delivered_once_as_envelopes, an_undelivered_event_survives_a_restart);
 
 fn events_are_delivered_once_as_envelopes(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
@@ -19,10 +16,7 @@ fn events_are_delivered_once_as_envelopes(backend: Backend) {
     let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys, ["id", "name", "tenant", "created_at", "data"]);
     let created = e["created_at"].as_str().unwrap();
-    assert!(
-        created.ends_with('Z') && created.len() == "2026-11-27T17:54:05.123Z".len(),
-        "{created}"
-    );
+    assert!(created.ends_with('Z') && created.len() == "2026-11-27T17:54:05.123Z".len(), "{created}");
     let data_keys: Vec<&str> = e["data"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(data_keys, ["entity_id", "actor_type", "token", "metadata"]);
     assert_eq!(e["data"]["metadata"], json!({}));
@@ -30,14 +24,8 @@ fn events_are_delivered_once_as_envelopes(backend: Backend) {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(app.events().len(), 1);
     let mut db = app.db();
-    assert_eq!(
-        db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event WHERE sealed_secret IS NULL"),
-        "1"
-    );
-    assert_eq!(
-        db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event_delivery WHERE delivered_at IS NOT NULL"),
-        "1"
-    );
+    assert_eq!(db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event WHERE sealed_secret IS NULL"), "1");
+    assert_eq!(db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event_delivery WHERE delivered_at IS NOT NULL"), "1");
 }
 
 fn an_undelivered_event_survives_a_restart(backend: Backend) {
@@ -59,10 +47,7 @@ fn an_undelivered_event_survives_a_restart(backend: Backend) {
         std::thread::sleep(Duration::from_millis(25));
     }
     let error = db.text("SELECT last_error AS v FROM event_delivery");
-    assert!(
-        error.contains("events.jsonl"),
-        "the failed attempt is recorded: {error}"
-    );
+    assert!(error.contains("events.jsonl"), "the failed attempt is recorded: {error}");
     drop(db);
     let env = app.stop();
     std::fs::create_dir_all(&folder).unwrap();

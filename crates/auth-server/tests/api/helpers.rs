@@ -67,13 +67,7 @@ impl TestEnv {
             }
         };
         let events_file = dir.path().join("events.jsonl");
-        Some(TestEnv {
-            backend,
-            dir,
-            database_url,
-            events_file,
-            _pg: pg,
-        })
+        Some(TestEnv { backend, dir, database_url, events_file, _pg: pg })
     }
 
     /// The configuration of a test server; `overrides` win.
@@ -134,9 +128,7 @@ impl Db {
     }
 
     pub fn count(&mut self, table: &str) -> usize {
-        self.text(&format!("SELECT CAST(COUNT(*) AS TEXT) AS v FROM {table}"))
-            .parse()
-            .unwrap()
+        self.text(&format!("SELECT CAST(COUNT(*) AS TEXT) AS v FROM {table}")).parse().unwrap()
     }
 
     pub fn execute(&mut self, sql: &str) {
@@ -161,9 +153,7 @@ impl Db {
         ]
         .iter()
         .map(|(table, expr)| {
-            self.text(&format!(
-                "SELECT COALESCE({agg}, '') AS v FROM (SELECT {expr} AS x FROM {table} ORDER BY 1) s"
-            ))
+            self.text(&format!("SELECT COALESCE({agg}, '') AS v FROM (SELECT {expr} AS x FROM {table} ORDER BY 1) s"))
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -179,10 +169,7 @@ pub struct Client {
 impl Client {
     pub fn new(port: u16) -> Client {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Client {
-            base: format!("http://127.0.0.1:{port}"),
-            agent,
-        }
+        Client { base: format!("http://127.0.0.1:{port}"), agent }
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
@@ -230,21 +217,14 @@ impl Client {
     }
 
     pub fn update(&self, token: &str, body: &str) -> Resp {
-        self.post_with(
-            "/auth/customer/emailpass/update",
-            body,
-            &[("authorization", &format!("Bearer {token}"))],
-        )
+        self.post_with("/auth/customer/emailpass/update", body, &[("authorization", &format!("Bearer {token}"))])
     }
 
     /// A request carrying the session cookie.
     pub fn with_session(&self, method: &str, path: &str, session: &str, body: Option<&str>) -> Resp {
         let cookie = format!("connect.sid={session}");
-        let headers = [
-            ("cookie", cookie.as_str()),
-            ("content-type", "application/json"),
-            ("accept", "application/json"),
-        ];
+        let headers =
+            [("cookie", cookie.as_str()), ("content-type", "application/json"), ("accept", "application/json")];
         self.request(method, path, body, &headers)
     }
 
@@ -256,11 +236,7 @@ impl Client {
     }
 
     pub fn refresh(&self, token: &str) -> Resp {
-        self.post_with(
-            "/auth/token/refresh",
-            "",
-            &[("authorization", &format!("Bearer {token}"))],
-        )
+        self.post_with("/auth/token/refresh", "", &[("authorization", &format!("Bearer {token}"))])
     }
 
     /// Registers and returns the registration token.
@@ -300,6 +276,18 @@ impl TestApp {
     /// Starts a server over an existing environment (its database and files).
     pub fn start(env: TestEnv, overrides: &[(&str, &str)]) -> TestApp {
         let vars = env.config(overrides);
+        let mut app = TestApp::launch(&vars);
+        app.env = Some(env);
+        app
+    }
+
+    /// Another instance over the same database and files (several instances behind a load
+    /// balancer). It does not own the environment.
+    pub fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
+        TestApp::launch(&self.env().config(overrides))
+    }
+
+    fn launch(vars: &HashMap<String, String>) -> TestApp {
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -316,12 +304,7 @@ impl TestApp {
             })
         });
         let (port, handle) = rx.recv().unwrap().unwrap();
-        TestApp {
-            env: Some(env),
-            client: Client::new(port),
-            handle: Some(handle),
-            thread: Some(thread),
-        }
+        TestApp { env: None, client: Client::new(port), handle: Some(handle), thread: Some(thread) }
     }
 
     /// Stops the server, keeping the environment.
@@ -364,11 +347,7 @@ impl TestApp {
 
     /// Requests a reset for `email` and returns the token the event carries.
     pub fn reset_token(&self, email: &str) -> String {
-        let before = self
-            .events()
-            .iter()
-            .filter(|e| e["name"] == "auth.password_reset")
-            .count();
+        let before = self.events().iter().filter(|e| e["name"] == "auth.password_reset").count();
         assert_eq!(self.request_reset(email).status, 201);
         let events = self.wait_for_events("auth.password_reset", before + 1);
         events[before]["data"]["token"].as_str().unwrap().to_string()
@@ -383,11 +362,7 @@ impl Drop for TestApp {
 
 /// The envelopes in an events file (one per line).
 pub fn read_events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Waits until `path` holds `n` events named `name`, and returns them.
@@ -398,11 +373,7 @@ pub fn wait_for_events(path: &std::path::Path, name: &str, n: usize) -> Vec<Valu
         if found.len() >= n {
             return found;
         }
-        assert!(
-            Instant::now() < deadline,
-            "waited 10 s for {n} {name} events, have {}",
-            found.len()
-        );
+        assert!(Instant::now() < deadline, "waited 10 s for {n} {name} events, have {}", found.len());
         std::thread::sleep(Duration::from_millis(25));
     }
 }
@@ -422,17 +393,9 @@ pub struct Resp {
 
 impl From<ureq::Response> for Resp {
     fn from(r: ureq::Response) -> Resp {
-        let headers = r
-            .headers_names()
-            .into_iter()
-            .map(|n| (n.clone(), r.header(&n).unwrap_or_default().to_string()))
-            .collect();
-        Resp {
-            status: r.status(),
-            content_type: r.content_type().to_string(),
-            headers,
-            text: r.into_string().unwrap(),
-        }
+        let headers =
+            r.headers_names().into_iter().map(|n| (n.clone(), r.header(&n).unwrap_or_default().to_string())).collect();
+        Resp { status: r.status(), content_type: r.content_type().to_string(), headers, text: r.into_string().unwrap() }
     }
 }
 
@@ -459,12 +422,7 @@ impl Resp {
     /// Asserts status and the exact JSON body.
     #[track_caller]
     pub fn assert_json(&self, status: u16, body: Value) {
-        assert_eq!(
-            (self.status, self.content_type.as_str()),
-            (status, "application/json"),
-            "{}",
-            self.text
-        );
+        assert_eq!((self.status, self.content_type.as_str()), (status, "application/json"), "{}", self.text);
         assert_eq!(self.json(), body);
     }
 
@@ -481,10 +439,7 @@ impl Resp {
     /// Asserts the plain-text 401 of a guarded route.
     #[track_caller]
     pub fn assert_plain_unauthorized(&self) {
-        assert_eq!(
-            (self.status, self.content_type.as_str(), self.text.as_str()),
-            (401, "text/plain", "Unauthorized")
-        );
+        assert_eq!((self.status, self.content_type.as_str(), self.text.as_str()), (401, "text/plain", "Unauthorized"));
     }
 }
 

@@ -145,8 +145,5 @@ fn journey(backend: Backend, mode: &str) {
             "{outcome} [{backend:?}, MODE={mode}, EMAIL={email}]\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
         );
     }
-    assert!(
-        stdout.contains("journey complete"),
-        "node exited 0 without finishing the journey:\n{stdout}\n{stderr}"
-    );
+    assert!(stdout.contains("journey complete"), "node exited 0 without finishing the journey:\n{stdout}\n{stderr}");
 }

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod cors;
 mod customers;
+mod delivery;
 mod events;
 mod js_sdk;
 mod login;

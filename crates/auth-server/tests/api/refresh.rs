@@ -14,8 +14,7 @@ on_both_backends!(
 fn refresh_mints_a_token_from_the_database(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     let registration = app.registered("ann@example.com");
-    app.db()
-        .execute(r#"UPDATE auth_identity SET app_metadata = '{"customer_id":"cus_7"}'"#);
+    app.db().execute(r#"UPDATE auth_identity SET app_metadata = '{"customer_id":"cus_7"}'"#);
     // As the JS SDK sends it: JSON content type, empty body, locale header.
     let r = app.request(
         "POST",
@@ -35,33 +34,20 @@ fn refresh_mints_a_token_from_the_database(backend: Backend) {
     assert_eq!(c["app_metadata"], json!({"customer_id": "cus_7"}));
     assert_eq!(c["auth_identity_id"], claims(&registration)["auth_identity_id"]);
     // No body at all works too.
-    let r = app.request(
-        "POST",
-        "/auth/token/refresh",
-        None,
-        &[("authorization", &format!("Bearer {registration}"))],
-    );
+    let r = app.request("POST", "/auth/token/refresh", None, &[("authorization", &format!("Bearer {registration}"))]);
     assert_eq!(r.status, 200);
 }
 
 fn refresh_negotiates_its_401(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     let unauthorized = json!({"type": "unauthorized", "message": "Unauthorized"});
-    app.request("POST", "/auth/token/refresh", None, &[])
-        .assert_plain_unauthorized();
-    app.request("POST", "/auth/token/refresh", None, &[("accept", "*/*")])
-        .assert_plain_unauthorized();
-    app.request("POST", "/auth/token/refresh", None, &[("accept", "text/html")])
-        .assert_plain_unauthorized();
+    app.request("POST", "/auth/token/refresh", None, &[]).assert_plain_unauthorized();
+    app.request("POST", "/auth/token/refresh", None, &[("accept", "*/*")]).assert_plain_unauthorized();
+    app.request("POST", "/auth/token/refresh", None, &[("accept", "text/html")]).assert_plain_unauthorized();
     app.request("POST", "/auth/token/refresh", None, &[("accept", "application/json")])
         .assert_json(401, unauthorized.clone());
-    app.request(
-        "POST",
-        "/auth/token/refresh",
-        None,
-        &[("accept", "text/html, application/json;q=0.9")],
-    )
-    .assert_json(401, unauthorized);
+    app.request("POST", "/auth/token/refresh", None, &[("accept", "text/html, application/json;q=0.9")])
+        .assert_json(401, unauthorized);
 }
 
 fn refresh_refuses_forged_and_foreign_tokens(backend: Backend) {
@@ -100,23 +86,13 @@ fn refresh_refuses_forged_and_foreign_tokens(backend: Backend) {
 fn refresh_accepts_previous_secrets(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     let token = app.registered("ann@example.com");
-    let app = app.restart(&[
-        ("JWT_SECRET", "the next secret, long enough to be fine"),
-        ("JWT_SECRET_PREVIOUS", JWT_SECRET),
-    ]);
+    let app =
+        app.restart(&[("JWT_SECRET", "the next secret, long enough to be fine"), ("JWT_SECRET_PREVIOUS", JWT_SECRET)]);
     let r = app.refresh(&token);
     assert_eq!(r.status, 200, "a token signed with a previous secret still verifies");
     let app = app.restart(&[("JWT_SECRET", "the next secret, long enough to be fine")]);
-    assert_eq!(
-        app.refresh(&token).status,
-        401,
-        "without JWT_SECRET_PREVIOUS it does not"
-    );
-    assert_eq!(
-        app.refresh(&r.token()).status,
-        200,
-        "the new token is signed with the new secret"
-    );
+    assert_eq!(app.refresh(&token).status, 401, "without JWT_SECRET_PREVIOUS it does not");
+    assert_eq!(app.refresh(&r.token()).status, 200, "the new token is signed with the new secret");
 }
 
 fn refresh_refuses_expired_tokens(backend: Backend) {
@@ -131,10 +107,5 @@ fn refresh_refuses_expired_tokens(backend: Backend) {
     let now = future["iat"].as_i64().unwrap() + 2;
     future.insert("iat".into(), json!(now + 3600));
     future.insert("exp".into(), json!(now + 7200));
-    assert_eq!(
-        app.refresh(&sign(&serde_json::Value::Object(future), JWT_SECRET))
-            .status,
-        401,
-        "iat in the future"
-    );
+    assert_eq!(app.refresh(&sign(&serde_json::Value::Object(future), JWT_SECRET)).status, 401, "iat in the future");
 }

@@ -26,11 +26,7 @@ fn callback_is_not_allowed_for_emailpass(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
     for method in ["GET", "POST"] {
         let r = app.request(method, "/auth/customer/emailpass/callback?code=x", None, &[]);
-        assert_eq!(
-            (r.status, r.json()["type"].clone()),
-            (400, json!("not_allowed")),
-            "{method}"
-        );
+        assert_eq!((r.status, r.json()["type"].clone()), (400, json!("not_allowed")), "{method}");
         assert!(r.json()["message"].as_str().unwrap().contains("emailpass"));
     }
     let r = app.request("GET", "/auth/customer/google/callback", None, &[]);
@@ -45,13 +41,7 @@ fn health_answers(backend: Backend) {
 
 fn unknown_routes_and_methods_answer_json(backend: Backend) {
     let Some(app) = TestApp::spawn(backend) else { return };
-    for path in [
-        "/",
-        "/nope",
-        "/auth",
-        "/auth/customer/emailpass/register/extra",
-        "/store/nope",
-    ] {
+    for path in ["/", "/nope", "/auth", "/auth/customer/emailpass/register/extra", "/store/nope"] {
         let r = app.request("GET", path, None, &[]);
         assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"), "{path}");
         assert_eq!(r.json()["type"], "not_found");
@@ -66,11 +56,7 @@ fn unknown_routes_and_methods_answer_json(backend: Backend) {
         ("POST", "/health"),
     ] {
         let r = app.request(method, path, None, &[]);
-        assert_eq!(
-            (r.status, r.content_type.as_str()),
-            (405, "application/json"),
-            "{method} {path}"
-        );
+        assert_eq!((r.status, r.content_type.as_str()), (405, "application/json"), "{method} {path}");
         assert_eq!(r.json()["type"], "not_allowed");
     }
 }
@@ -82,9 +68,7 @@ fn oversized_and_malformed_bodies_are_refused(backend: Backend) {
     let r = app.post("/auth/customer/emailpass/register", &huge);
     assert_eq!((r.status, r.content_type.as_str()), (413, "application/json"));
     assert_eq!(r.json()["type"], "payload_too_large");
-    app.post("/auth/customer/emailpass/register", "{\"email\":")
-        .assert_invalid("not valid JSON");
-    app.post("/auth/customer/emailpass/register", "\"just a string\"")
-        .assert_invalid("JSON object");
+    app.post("/auth/customer/emailpass/register", "{\"email\":").assert_invalid("not valid JSON");
+    app.post("/auth/customer/emailpass/register", "\"just a string\"").assert_invalid("JSON object");
     assert_eq!(app.db().fingerprint(), before);
 }

@@ -37,18 +37,12 @@ impl Server {
         let port = loop {
             let file = std::fs::File::open(&log).unwrap();
             let port = BufReader::new(file).lines().map_while(Result::ok).find_map(|l| {
-                l.split("listening on http://127.0.0.1:")
-                    .nth(1)
-                    .map(|p| p.trim().parse::<u16>().unwrap())
+                l.split("listening on http://127.0.0.1:").nth(1).map(|p| p.trim().parse::<u16>().unwrap())
             });
             if let Some(port) = port {
                 break port;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start: {}",
-                std::fs::read_to_string(&log).unwrap()
-            );
+            assert!(Instant::now() < deadline, "the server did not start: {}", std::fs::read_to_string(&log).unwrap());
             std::thread::sleep(Duration::from_millis(50));
         };
         Server { child, log, port }
@@ -70,10 +64,7 @@ fn database_dump(env: &TestEnv) -> String {
             .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
             .collect(),
         Backend::Postgres => {
-            let out = Command::new("pg_dump")
-                .args(["--data-only", &env.database_url])
-                .output()
-                .expect("pg_dump runs");
+            let out = Command::new("pg_dump").args(["--data-only", &env.database_url]).output().expect("pg_dump runs");
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8(out.stdout).unwrap()
         }
@@ -91,17 +82,10 @@ fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
     let refreshed = client.refresh(&login).token();
     assert_eq!(client.login(email, "a wrong passphrase").status, 401);
     assert_eq!(client.request_reset(email).status, 201);
-    let reset = wait_for_events(&env.events_file, "auth.password_reset", 1)[0]["data"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reset =
+        wait_for_events(&env.events_file, "auth.password_reset", 1)[0]["data"]["token"].as_str().unwrap().to_string();
     let jti = claims(&reset)["jti"].as_str().unwrap().to_string();
-    assert_eq!(
-        client
-            .update(&reset, &json!({ "password": NEW_PASSWORD }).to_string())
-            .status,
-        200
-    );
+    assert_eq!(client.update(&reset, &json!({ "password": NEW_PASSWORD }).to_string()).status, 200);
     let after = client.login(email, NEW_PASSWORD).token();
     wait_for_events(&env.events_file, "auth.password_changed", 1);
     std::thread::sleep(Duration::from_millis(300)); // a dispatcher pass erases the delivered secret
@@ -109,10 +93,7 @@ fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
     let _ = server.child.wait();
 
     let log = std::fs::read_to_string(&server.log).unwrap();
-    assert!(
-        log.contains("/auth/customer/emailpass/update"),
-        "the log is real: {log}"
-    );
+    assert!(log.contains("/auth/customer/emailpass/update"), "the log is real: {log}");
     assert!(log.contains("DEBUG"), "the log is at debug level");
     let dump = database_dump(&env);
     assert!(dump.contains(email), "the dump is real");
@@ -132,15 +113,8 @@ fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
         assert!(!log.contains(secret), "{what} is in the log");
         assert!(!dump.contains(secret), "{what} is in the database");
         // A token's signature alone would do harm too.
-        if let Some(signature) = secret
-            .rsplit('.')
-            .next()
-            .filter(|s| s.len() > 20 && secret.starts_with("eyJ"))
-        {
-            assert!(
-                !log.contains(signature) && !dump.contains(signature),
-                "{what}'s signature leaked"
-            );
+        if let Some(signature) = secret.rsplit('.').next().filter(|s| s.len() > 20 && secret.starts_with("eyJ")) {
+            assert!(!log.contains(signature) && !dump.contains(signature), "{what}'s signature leaked");
         }
     }
 }
