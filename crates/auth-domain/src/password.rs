@@ -33,6 +33,9 @@ impl fmt::Debug for Password {
 pub struct PasswordPolicy {
     /// Minimum length in Unicode scalar values.
     pub min_length: usize,
+    /// Minimum strength score (0..=4) of a strength estimator; 0 accepts anything the length
+    /// rules accept.
+    pub min_strength: u8,
 }
 
 impl PasswordPolicy {
@@ -131,7 +134,7 @@ mod tests {
     use super::*;
 
     fn policy() -> PasswordPolicy {
-        PasswordPolicy { min_length: 8 }
+        PasswordPolicy { min_length: 8, min_strength: 0 }
     }
 
     #[test]

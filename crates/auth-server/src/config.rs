@@ -33,6 +33,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     pub http_workers: usize,
     pub password_min_length: usize,
+    /// Minimum zxcvbn score 0..=4 of a new password.
+    pub password_min_strength: u8,
     pub actor_types: Vec<String>,
     pub reset_password_url: String,
     pub events_file: Option<PathBuf>,
@@ -162,6 +164,10 @@ impl Config {
             hash_concurrency: parse_num("HASH_CONCURRENCY", get("HASH_CONCURRENCY"), cores)?.max(1),
             http_workers: parse_num("HTTP_WORKERS", get("HTTP_WORKERS"), cores)?.max(1),
             password_min_length: parse_num("PASSWORD_MIN_LENGTH", get("PASSWORD_MIN_LENGTH"), 8usize)?,
+            password_min_strength: match parse_num("PASSWORD_MIN_STRENGTH", get("PASSWORD_MIN_STRENGTH"), 2u8)? {
+                score @ 0..=4 => score,
+                _ => return Err(invalid("PASSWORD_MIN_STRENGTH", "must be within 0..=4")),
+            },
             actor_types,
             reset_password_url: get("RESET_PASSWORD_URL").unwrap_or_else(|| DEFAULT_RESET_PASSWORD_URL.into()),
             events_file: get("EVENTS_FILE").map(PathBuf::from),

@@ -103,7 +103,10 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     let settings = AuthSettings {
         tenant: DEFAULT_TENANT.into(),
         actor_types: config.actor_types.clone(),
-        password_policy: PasswordPolicy { min_length: config.password_min_length },
+        password_policy: PasswordPolicy {
+            min_length: config.password_min_length,
+            min_strength: config.password_min_strength,
+        },
         reset_ttl: Duration::minutes(15),
         event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
         session_ttl: to_chrono(config.session_ttl),

@@ -52,7 +52,7 @@ fn fixture_with_cost(cost: u32) -> Fixture {
     let settings = AuthSettings {
         tenant: "default".into(),
         actor_types: vec!["customer".into(), "user".into()],
-        password_policy: PasswordPolicy { min_length: 8 },
+        password_policy: PasswordPolicy { min_length: 8, min_strength: 0 },
         reset_ttl: Duration::minutes(15),
         event_sinks: vec!["test".into()],
         session_ttl: Duration::hours(10),

@@ -84,6 +84,10 @@ impl TestEnv {
             ("EVENT_POLL_INTERVAL", "50ms"),
             ("EVENT_RETRY_INITIAL", "100ms"),
             ("LOG_SINK", "false"),
+            // Functional tests turn the limits and the strength estimator off; their own tests
+            // set them explicitly.
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("PASSWORD_MIN_STRENGTH", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
