@@ -39,15 +39,15 @@ pub struct DispatchSettings {
 }
 
 impl DispatchSettings {
-    /// The delay before the attempt after `failures` failures: `retry_initial * 2^(failures-1)`,
-    /// at most `retry_max`, times a random factor in [0.8, 1.2) so that retries spread out.
+    /// The delay before the attempt after `failures` failures: `retry_initial * 2^(failures-1)`
+    /// times a random factor in [0.8, 1.2) so that retries spread out, at most `retry_max`.
     pub fn backoff(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(30);
         let base = self.retry_initial.num_milliseconds().saturating_mul(1 << doublings);
-        let capped = base.min(self.retry_max.num_milliseconds()).max(0);
         let mut byte = [0u8; 1];
         let jitter = if fill_random(&mut byte).is_ok() { 0.8 + f64::from(byte[0]) / 640.0 } else { 1.0 };
-        Duration::milliseconds((capped as f64 * jitter) as i64)
+        let jittered = (base as f64 * jitter) as i64;
+        Duration::milliseconds(jittered.min(self.retry_max.num_milliseconds()).max(0))
     }
 }
 
@@ -83,8 +83,15 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
     pub fn run_pass(&self) -> Result<PassReport, AuthError> {
         let now = self.clock.now();
         let mut report = PassReport::default();
-        let claimed = self.outbox.claim_due(now, now + self.settings.lease, self.settings.batch)?;
+        let lease_end = now + self.settings.lease;
+        let claimed = self.outbox.claim_due(now, lease_end, self.settings.batch)?;
         for pending in claimed {
+            // Slow sinks used up the lease: leave the rest, so no other dispatcher that claims
+            // them after the lease ends delivers them a second time.
+            if self.clock.now() + self.settings.lease / 4 > lease_end {
+                log::warn!("dispatcher pass stopped early: the lease of its claims runs out");
+                break;
+            }
             let (event, sink_name) = (&pending.event, pending.sink.as_str());
             if event.is_expired(self.clock.now()) {
                 self.outbox.record_expired(&event.id, sink_name, self.clock.now())?;
@@ -147,9 +154,13 @@ mod tests {
             lease: Duration::minutes(1),
             batch: 10,
         };
-        for (failures, base) in [(1, 1_000), (2, 2_000), (3, 4_000), (10, 512_000), (11, 600_000), (40, 600_000)] {
+        for (failures, base) in [(1, 1_000), (2, 2_000), (3, 4_000), (9, 256_000)] {
             let ms = s.backoff(failures).num_milliseconds();
             assert!((base * 8 / 10..base * 12 / 10).contains(&ms), "{failures}: {ms} around {base}");
+        }
+        for failures in [11, 40] {
+            let ms = s.backoff(failures).num_milliseconds();
+            assert!((480_000..=600_000).contains(&ms), "{failures}: {ms} is capped at 10 min");
         }
     }
 }

@@ -46,6 +46,7 @@ pub mod event;
 pub mod model;
 pub mod password;
 pub mod ports;
+pub mod ratelimit;
 pub mod secret;
 pub mod service;
 pub mod token;

@@ -57,8 +57,121 @@ impl PasswordPolicy {
                 "Invalid request: Field '{field}' must be at most {MAX_PASSWORD_BYTES} bytes of UTF-8"
             )));
         }
+        if let Some(problem) = self.weakness(&raw) {
+            return Err(AuthError::InvalidData(format!("Invalid request: Field '{field}' is too weak {problem}")));
+        }
         Ok(Password(raw))
     }
+
+    /// Why `raw` is below `min_strength`, or `None` when it is strong enough (or the check is
+    /// off). The text is built from the estimator's fixed feedback only, never from `raw`.
+    /// A minimum above 4 counts as 4.
+    fn weakness(&self, raw: &str) -> Option<String> {
+        let needed = self.min_strength.min(MAX_STRENGTH);
+        if needed == 0 {
+            return None;
+        }
+        let estimate = zxcvbn::zxcvbn(&bounded_for_estimate(raw), &[]);
+        let score = u8::from(estimate.score());
+        if score >= needed {
+            return None;
+        }
+        let mut problem = format!("(strength {score} of {MAX_STRENGTH}, at least {needed} needed)");
+        let advice: Vec<String> = estimate
+            .feedback()
+            .map(|f| {
+                f.warning()
+                    .map(|w| w.to_string())
+                    .into_iter()
+                    .chain(f.suggestions().first().map(|s| s.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if advice.is_empty() {
+            problem.push_str(": choose a longer password that is harder to guess.");
+        } else {
+            problem.push_str(": ");
+            problem.push_str(&advice.join(" "));
+        }
+        Some(problem)
+    }
+}
+
+/// The highest score of the strength estimator.
+const MAX_STRENGTH: u8 = 4;
+
+/// zxcvbn's "l33t" substitutions (zxcvbn 3.1): the letter each character may stand for. The
+/// estimator runs its dictionary matching once per combination of the substitutions a password
+/// contains, so a password with many of these characters costs hundreds of passes (about a
+/// second of CPU in a release build, 15 s in a debug build, for 72 bytes of them).
+const LEET_SUBSTITUTIONS: [(char, &str); 12] = [
+    ('a', "4@"),
+    ('b', "8"),
+    ('c', "({[<"),
+    ('e', "3"),
+    ('g', "69"),
+    ('i', "1!|"),
+    ('l', "1|7"),
+    ('o', "0"),
+    ('s', "$5"),
+    ('t', "+7"),
+    ('x', "%"),
+    ('z', "2"),
+];
+
+/// The most substitution combinations the estimator is allowed to try. All ten digits together
+/// make 16, so digits (dates, years, sequences) are always estimated as typed.
+const MAX_LEET_COMBINATIONS: u32 = 16;
+
+/// An upper bound on the number of substitution combinations zxcvbn tries for a password made
+/// of the characters `present` says are in it.
+fn leet_combinations(present: impl Fn(char) -> bool) -> u32 {
+    let mut combinations: u32 = 1;
+    for (_, subs) in LEET_SUBSTITUTIONS {
+        let relevant = subs.chars().filter(|c| present(*c)).count() as u32;
+        combinations = combinations.saturating_mul(relevant.max(1));
+    }
+    // A character that stands for two letters doubles the combinations.
+    for shared in ['1', '|', '7'] {
+        if present(shared) {
+            combinations = combinations.saturating_mul(2);
+        }
+    }
+    combinations
+}
+
+/// The text the strength estimator sees: the password itself, unless it holds so many kinds
+/// of substitution characters that estimating it would be slow. Then the symbol ones that
+/// appear last are replaced, one kind at a time, by distinct private-use characters (which
+/// match no dictionary, keyboard or sequence pattern, and keep equal characters equal) until
+/// the estimate is cheap. Passwords with a few substitutions (`p@$$w0rd!`) or keyboard rows
+/// of symbols (`!@#$%^&*()`) are estimated unchanged.
+fn bounded_for_estimate(raw: &str) -> std::borrow::Cow<'_, str> {
+    let is_leet = |c: char| LEET_SUBSTITUTIONS.iter().any(|(_, subs)| subs.contains(c));
+    let mut kept: Vec<char> = Vec::new();
+    for c in raw.chars().filter(|c| is_leet(*c)) {
+        if !kept.contains(&c) {
+            kept.push(c);
+        }
+    }
+    let mut replaced: Vec<char> = Vec::new();
+    while leet_combinations(|c| kept.contains(&c)) > MAX_LEET_COMBINATIONS {
+        // The last symbol to appear; digits are kept (they alone stay within the bound).
+        let Some(at) = kept.iter().rposition(|c| !c.is_ascii_digit()) else { break };
+        replaced.push(kept.remove(at));
+    }
+    if replaced.is_empty() {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    std::borrow::Cow::Owned(
+        raw.chars()
+            .map(|c| match replaced.iter().position(|r| *r == c) {
+                // 0x20 apart, so that no two of them form a sequence (zxcvbn's step is at most 5).
+                Some(k) => char::from_u32(0xE000 + 0x20 * k as u32).unwrap_or('\u{E000}'),
+                None => c,
+            })
+            .collect(),
+    )
 }
 
 /// bcrypt at a configured cost, with a dummy hash of the same cost so that a login for an
@@ -146,6 +259,127 @@ mod tests {
         let err = policy().check("a".repeat(73)).unwrap_err();
         assert!(err.to_string().contains("72 bytes"));
         assert!(policy().check("€".repeat(25)).is_err(), "25 characters but 75 bytes");
+    }
+
+    fn strict(min_strength: u8) -> PasswordPolicy {
+        PasswordPolicy { min_length: 8, min_strength }
+    }
+
+    const WEAK: [&str; 6] = ["password1", "qwertyuiop", "aaaaaaaaaaaa", "12345678", "abcdefghij", "iloveyou"];
+    const STRONG: [&str; 4] = [
+        "correct horse battery staple",
+        "xk9#Vq2!mLp7zR",
+        "Glacier-Tambourine-41-Quokka",
+        "mauve otter juggles quietly",
+    ];
+
+    #[test]
+    fn weak_passwords_are_refused_with_what_is_wrong() {
+        for weak in WEAK {
+            let err = strict(2).check(weak.into()).expect_err(weak);
+            let AuthError::InvalidData(message) = err else { panic!("{weak}: not InvalidData") };
+            assert!(message.starts_with("Invalid request: Field 'password' is too weak (strength "), "{message}");
+            assert!(message.contains(" of 4, at least 2 needed): "), "{message}");
+            // The estimator's feedback follows: a full sentence, not only the score.
+            let advice = message.split_once("needed): ").map(|(_, a)| a).unwrap_or_default();
+            assert!(advice.len() > 10 && advice.ends_with('.'), "{message}");
+        }
+        let err = strict(2).check_field("password1".into(), "new_password").unwrap_err();
+        assert!(err.to_string().starts_with("Invalid request: Field 'new_password' is too weak"), "{err}");
+        let err = strict(2).check("password1".into()).unwrap_err();
+        assert!(err.to_string().contains("common password"), "zxcvbn's warning is passed on: {err}");
+    }
+
+    #[test]
+    fn strong_passwords_are_accepted() {
+        for strong in STRONG {
+            for min in 0..=4 {
+                assert!(strict(min).check(strong.into()).is_ok(), "{strong} at {min}");
+            }
+        }
+        assert!(strict(4).check("password1".into()).is_err());
+        assert!(strict(9).check("password1".into()).is_err(), "a minimum above 4 counts as 4");
+        let err = strict(9).check("qwertyuiop".into()).unwrap_err();
+        assert!(err.to_string().contains("at least 4 needed"), "{err}");
+    }
+
+    #[test]
+    fn strength_zero_accepts_what_the_length_rules_accept() {
+        for weak in WEAK {
+            assert!(strict(0).check(weak.into()).is_ok(), "{weak}");
+        }
+        assert!(strict(0).check("a".repeat(72)).is_ok());
+    }
+
+    #[test]
+    fn length_rules_come_before_strength() {
+        let err = strict(4).check("abc".into()).unwrap_err();
+        assert!(err.to_string().contains("at least 8 characters"), "{err}");
+        let err = strict(4).check("a".repeat(73)).unwrap_err();
+        assert!(err.to_string().contains("72 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_message_never_contains_the_password() {
+        // None of these occurs in the fixed text of a message by chance (the word "password"
+        // itself would: the message names the field).
+        for weak in
+            WEAK.iter().filter(|w| !w.contains("password")).chain(["Summer2024!", "zaq1zaq1zaq1", "Qwerty123"].iter())
+        {
+            let err = strict(4).check(weak.to_string()).expect_err(weak);
+            assert!(!err.to_string().contains(weak), "{weak} echoed in: {err}");
+            assert!(!format!("{err:?}").contains(weak), "{weak} echoed in: {err:?}");
+        }
+    }
+
+    #[test]
+    fn estimating_a_72_byte_password_is_quick() {
+        // zxcvbn's matching grows quickly with the length; 72 bytes is the longest it ever sees here.
+        let inputs = [
+            "a".repeat(72),
+            "abcd".repeat(18),
+            "correcthorsebatterystaple".repeat(3)[..72].to_string(),
+            "Xk9#Vq2!mLp7zRw4$Tn8&Bh3^Jd6*Fg1(Ys5)Ue0+Ca7=Ko2~Pi9?Ml4;Nb8:Hv3,Qx6.Zr1".to_string(),
+            "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,".to_string(),
+            // Every substitution character: 15 s in a debug build when estimated as typed.
+            "4@8({[<369!|170$5+%2".repeat(4)[..72].to_string(),
+        ];
+        for input in &inputs {
+            assert_eq!(input.len(), 72);
+            let started = std::time::Instant::now();
+            let _ = strict(4).check(input.clone());
+            let elapsed = started.elapsed();
+            eprintln!("zxcvbn on {} bytes: {elapsed:?}", input.len());
+            // Generous, so a slow debug build on a loaded machine does not fail it; a regression
+            // to exponential matching would.
+            assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+        }
+    }
+
+    #[test]
+    fn the_estimate_sees_the_password_unless_it_would_be_slow() {
+        for typed in ["password1", "p@$$w0rd!", "!@#$%^&*()", "john1987-05-23", "1234567890", "C0rrect|H0rse", "ab(cd"]
+        {
+            assert_eq!(bounded_for_estimate(typed), typed, "{typed}");
+        }
+        let heavy = "4@8({[<369!|170$5+%2".repeat(2);
+        let seen = bounded_for_estimate(&heavy);
+        assert_ne!(seen, heavy);
+        assert_eq!(seen.chars().count(), heavy.chars().count());
+        assert!(leet_combinations(|c| seen.contains(c)) <= MAX_LEET_COMBINATIONS);
+        // Digits stay as typed; equal characters stay equal, different ones different.
+        for (a, b) in heavy.chars().zip(seen.chars()) {
+            if a.is_ascii_digit() {
+                assert_eq!(a, b);
+            }
+        }
+        for (i, a) in heavy.chars().enumerate() {
+            for (j, b) in heavy.chars().enumerate() {
+                assert_eq!(a == b, seen.chars().nth(i) == seen.chars().nth(j));
+            }
+        }
+        // Still refused when weak: a repeat of substitution characters.
+        assert!(strict(2).check("1|7!(<{[".repeat(9)).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::model::{
 };
 use crate::password::{Password, PasswordHasher, PasswordPolicy};
 use crate::ports::{AuthStore, Clock, EventWaker};
+use crate::ratelimit::{Decision, RateLimit, RateLimiter, Unlimited};
 use crate::secret::{random_hex, sha256_hex, SecretBox};
 use crate::token::{AuthClaims, AuthTokenInput, ResetClaims, TokenCodec, RESET_PURPOSE};
 use crate::{AuthError, TokenRejection};
@@ -41,6 +42,31 @@ pub struct AuthSettings {
     pub event_sinks: Vec<String>,
     /// Lifetime of a cookie session (10 hours, as Medusa).
     pub session_ttl: Duration,
+    pub limits: Limits,
+}
+
+/// The abuse limits (design §7); enforced when the service has a rate limiter.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Requests per client address to register, login, reset-password, update, change-password.
+    pub per_client: RateLimit,
+    /// Failed logins per (email, client address).
+    pub login_failures: RateLimit,
+    /// Failed logins per email, from all addresses.
+    pub login_failures_account: RateLimit,
+    /// At most one reset per email per interval.
+    pub reset_interval: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            per_client: RateLimit { capacity: 60, window: Duration::minutes(1) },
+            login_failures: RateLimit { capacity: 5, window: Duration::minutes(15) },
+            login_failures_account: RateLimit { capacity: 20, window: Duration::hours(1) },
+            reset_interval: Duration::seconds(60),
+        }
+    }
 }
 
 /// The route a request arrived on: `{actor}` and `{provider}`, checked against what is allowed.
@@ -85,6 +111,7 @@ pub struct AuthService<S, C> {
     secrets: SecretBox,
     settings: AuthSettings,
     waker: Option<std::sync::Arc<dyn EventWaker>>,
+    limiter: std::sync::Arc<dyn RateLimiter>,
 }
 
 impl<S, C> std::fmt::Debug for AuthService<S, C> {
@@ -102,7 +129,34 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         secrets: SecretBox,
         settings: AuthSettings,
     ) -> Self {
-        AuthService { store, clock, hasher, tokens, secrets, settings, waker: None }
+        AuthService {
+            store,
+            clock,
+            hasher,
+            tokens,
+            secrets,
+            settings,
+            waker: None,
+            limiter: std::sync::Arc::new(Unlimited),
+        }
+    }
+
+    /// Enforces `settings.limits` with `limiter` (without one, nothing is limited).
+    pub fn with_rate_limiter(mut self, limiter: std::sync::Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// A bucket key: hashed, so no address or email is stored in clear.
+    fn bucket(kind: &str, parts: &[&str]) -> String {
+        format!("{kind}:{}", sha256_hex(&parts.join("\u{1f}")))
+    }
+
+    /// The per-client budget of the credential routes (register, login, reset-password, update,
+    /// change-password): `TooManyRequests` once spent. `client` is the client's address key.
+    pub fn admit(&self, client: &str) -> Result<(), AuthError> {
+        let key = Self::bucket("client", &[client]);
+        self.limiter.take(&key, &self.settings.limits.per_client, self.clock.now())?.check()
     }
 
     /// Wakes the dispatcher after every committed event.
@@ -197,9 +251,33 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
 
     /// Logs in; the email is matched case-insensitively. Any mismatch, including an address
     /// that could never be registered, is 401 "Invalid email or password" after a verification.
-    pub fn login(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
+    pub fn login(&self, scope: &Scope, email: &str, password: String, client: &str) -> Result<String, AuthError> {
+        let key = email_key(email);
+        let (pair, account) = (Self::bucket("login", &[&key, client]), Self::bucket("login-account", &[&key]));
+        let limits = &self.settings.limits;
+        let now = self.clock.now();
+        // Checked for every email alike, known or not, before any work.
+        self.limiter.peek(&pair, &limits.login_failures, now)?.check()?;
+        self.limiter.peek(&account, &limits.login_failures_account, now)?.check()?;
+        match self.verify_credentials(scope, &key, password) {
+            Ok(token) => {
+                self.limiter.reset(&pair)?;
+                self.limiter.reset(&account)?;
+                Ok(token)
+            }
+            Err(AuthError::Unauthorized(message)) => {
+                let now = self.clock.now();
+                self.limiter.take(&pair, &limits.login_failures, now)?;
+                self.limiter.take(&account, &limits.login_failures_account, now)?;
+                Err(AuthError::Unauthorized(message))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_credentials(&self, scope: &Scope, key: &str, password: String) -> Result<String, AuthError> {
         let password = Password::unchecked(password);
-        let found = self.store.find_by_email(&self.settings.tenant, &scope.provider, &email_key(email))?;
+        let found = self.store.find_by_email(&self.settings.tenant, &scope.provider, key)?;
         let Some(identity) = found else {
             self.hasher.verify_dummy(&password);
             return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
@@ -244,7 +322,16 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         metadata: Map<String, Value>,
     ) -> Result<(), AuthError> {
         let tenant = &self.settings.tenant;
-        let Some(identity) = self.store.find_by_email(tenant, &scope.provider, &email_key(identifier))? else {
+        let key = email_key(identifier);
+        let interval = RateLimit { capacity: 1, window: self.settings.limits.reset_interval };
+        if let Decision::Limited { .. } =
+            self.limiter.take(&Self::bucket("reset", &[&key]), &interval, self.clock.now())?
+        {
+            // The link sent a moment ago keeps working; nothing tells the caller apart.
+            log::debug!("password reset requested again within the interval: nothing done");
+            return Ok(());
+        }
+        let Some(identity) = self.store.find_by_email(tenant, &scope.provider, &key)? else {
             log::debug!("password reset requested for an unknown identifier");
             return Ok(());
         };

@@ -21,11 +21,13 @@ pub struct ApiError {
     message: String,
     /// A guarded route's 401: text/plain `Unauthorized` unless the client accepts JSON.
     negotiated: bool,
+    /// Seconds for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, kind, code: None, message: message.into(), negotiated: false }
+        ApiError { status, kind, code: None, message: message.into(), negotiated: false, retry_after: None }
     }
 
     pub fn invalid_data(message: impl Into<String>) -> ApiError {
@@ -92,6 +94,14 @@ impl From<AuthError> for ApiError {
                 code: Some("invalid_request_error"),
                 ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "duplicate_error", m)
             },
+            AuthError::TooManyRequests { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!("Too many requests. Retry after {retry_after_secs} seconds."),
+                )
+            },
             AuthError::Conflict => ApiError {
                 code: Some("unknown_error"),
                 ..ApiError::new(StatusCode::CONFLICT, "conflict", CONFLICT_MESSAGE)
@@ -134,6 +144,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         if self.negotiated {
             // Made JSON by `negotiate_unauthorized` when the client accepts it.
             response.content_type(ContentType::plaintext()).body("Unauthorized")
@@ -192,6 +205,11 @@ mod tests {
             (AuthError::Unauthorized("x".into()), 401, json!({"type":"unauthorized","message":"x"})),
             (AuthError::NotFound("x".into()), 404, json!({"type":"not_found","message":"x"})),
             (AuthError::Conflict, 409, json!({"code":"unknown_error","type":"conflict","message":CONFLICT_MESSAGE})),
+            (
+                AuthError::TooManyRequests { retry_after_secs: 7 },
+                429,
+                json!({"type":"too_many_requests","message":"Too many requests. Retry after 7 seconds."}),
+            ),
             (
                 AuthError::Duplicate("x".into()),
                 422,

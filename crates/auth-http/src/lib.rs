@@ -5,6 +5,7 @@
 //! (`error`).
 
 mod body;
+mod client;
 mod credentials;
 mod error;
 mod routes;

@@ -21,6 +21,8 @@ pub struct HttpSettings {
     pub auth_cors: Vec<String>,
     /// Origins allowed to call `/store` from a browser (with credentials).
     pub store_cors: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl CookieSettings {

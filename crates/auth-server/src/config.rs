@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use auth_domain::ratelimit::RateLimit;
+use auth_domain::service::Limits;
 use auth_store_diesel::DatabaseUrl;
 
 /// A secret from the environment; `Debug` never prints it.
@@ -54,6 +56,10 @@ pub struct Config {
     pub store_publishable_keys: Option<Vec<String>>,
     pub auth_cors: Vec<String>,
     pub store_cors: Vec<String>,
+    /// `RATE_LIMIT_ENABLED=false` turns every limit off.
+    pub rate_limit_enabled: bool,
+    pub limits: Limits,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The webhook sink: `WEBHOOK_URL`, `WEBHOOK_SECRET` (`whsec_<base64>`, Standard Webhooks).
@@ -219,10 +225,40 @@ impl Config {
             },
             store_publishable_keys: get("STORE_PUBLISHABLE_KEYS").map(|v| list(&v)).filter(|keys| !keys.is_empty()),
             auth_cors: get("AUTH_CORS").map(|v| list(&v)).unwrap_or_default(),
+            rate_limit_enabled: parse_bool("RATE_LIMIT_ENABLED", get("RATE_LIMIT_ENABLED"))?.unwrap_or(true),
+            limits: Limits {
+                per_client: parse_limit("RATE_LIMIT_PER_IP", get("RATE_LIMIT_PER_IP"), "60/1m")?,
+                login_failures: parse_limit("LOGIN_FAILURE_LIMIT", get("LOGIN_FAILURE_LIMIT"), "5/15m")?,
+                login_failures_account: parse_limit(
+                    "LOGIN_FAILURE_LIMIT_ACCOUNT",
+                    get("LOGIN_FAILURE_LIMIT_ACCOUNT"),
+                    "20/1h",
+                )?,
+                reset_interval: chrono::Duration::from_std(parse_duration(
+                    "RESET_PASSWORD_INTERVAL",
+                    get("RESET_PASSWORD_INTERVAL"),
+                    Duration::from_secs(60),
+                )?)
+                .map_err(|_| invalid("RESET_PASSWORD_INTERVAL", "is too long"))?,
+            },
+            trusted_proxies: get("TRUSTED_PROXIES")
+                .map(|v| list(&v))
+                .unwrap_or_default()
+                .iter()
+                .map(|net| {
+                    net.parse::<ipnet::IpNet>()
+                        .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| invalid("TRUSTED_PROXIES", &format!("{net:?} is not an address or a CIDR")))
+                })
+                .collect::<Result<_, _>>()?,
             store_cors: get("STORE_CORS").map(|v| list(&v)).unwrap_or_default(),
             data_dir,
             database_url,
         };
+        if config.event_lease.is_zero() || config.event_poll_interval.is_zero() {
+            let key = if config.event_lease.is_zero() { "EVENT_LEASE" } else { "EVENT_POLL_INTERVAL" };
+            return Err(invalid(key, "must be longer than zero"));
+        }
         if config.session_ttl.is_zero() {
             return Err(invalid("SESSION_TTL", "must be longer than zero"));
         }
@@ -271,6 +307,12 @@ fn is_origin(value: &str) -> bool {
     value.split_once("://").is_some_and(|(scheme, rest)| {
         matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.contains(['/', '*', ' '])
     })
+}
+
+/// A limit written `N/duration` (`60/1m`).
+fn parse_limit(key: &'static str, value: Option<String>, default: &str) -> Result<RateLimit, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_string());
+    RateLimit::parse(&value).ok_or_else(|| invalid(key, &format!("{value:?} is not a limit like 60/1m")))
 }
 
 /// A comma-separated list, trimmed, without empty items.
@@ -351,6 +393,12 @@ mod tests {
         assert_eq!(config(&[("AUTH_CORS", "*")]).unwrap_err().key, "AUTH_CORS");
         assert_eq!(config(&[("STORE_CORS", "https://shop.example/path")]).unwrap_err().key, "STORE_CORS");
         assert_eq!(config(&[("SESSION_TTL", "0")]).unwrap_err().key, "SESSION_TTL");
+        assert_eq!(config(&[("RATE_LIMIT_PER_IP", "fast")]).unwrap_err().key, "RATE_LIMIT_PER_IP");
+        assert_eq!(config(&[("TRUSTED_PROXIES", "10.0.0.0/33")]).unwrap_err().key, "TRUSTED_PROXIES");
+        let c = config(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"), ("LOGIN_FAILURE_LIMIT", "3/1m")]).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.limits.login_failures.capacity, 3);
+        assert!(c.rate_limit_enabled);
         let c = config(&[("STORE_PUBLISHABLE_KEYS", "pk_1, pk_2,"), ("AUTH_CORS", "http://localhost:8000")]).unwrap();
         assert_eq!(c.store_publishable_keys.unwrap(), ["pk_1", "pk_2"]);
         assert_eq!(c.auth_cors, ["http://localhost:8000"]);

@@ -18,6 +18,7 @@ use actix_web::cookie::SameSite;
 use auth_domain::delivery::{DispatchSettings, Dispatcher};
 use auth_domain::password::{PasswordHasher, PasswordPolicy};
 use auth_domain::ports::{AuthStore, Clock, SystemClock};
+use auth_domain::ratelimit::{InMemoryRateLimiter, RateLimiter, Unlimited};
 use auth_domain::secret::SecretBox;
 use auth_domain::service::{AuthService, AuthSettings};
 use auth_domain::token::{TokenCodec, TokenSettings};
@@ -110,6 +111,7 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         reset_ttl: Duration::minutes(15),
         event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
         session_ttl: to_chrono(config.session_ttl),
+        limits: config.limits.clone(),
     };
     let service = AuthService::new(
         Arc::new(store.clone()) as Arc<dyn AuthStore>,
@@ -134,7 +136,16 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
             batch: 100,
         },
     ));
-    Ok(Composed { service: Arc::new(service.with_event_waker(wake.clone())), dispatcher, wake, store: store_handle })
+    let limiter: Arc<dyn RateLimiter> = match (config.rate_limit_enabled, store_handle.shared_rate_limiter()) {
+        (false, _) => {
+            log::warn!("RATE_LIMIT_ENABLED=false: no rate limit or login throttle (tests and benchmarks only)");
+            Arc::new(Unlimited)
+        }
+        (true, Some(shared)) => Arc::new(shared),
+        (true, None) => Arc::new(InMemoryRateLimiter::default()),
+    };
+    let service = service.with_event_waker(wake.clone()).with_rate_limiter(limiter);
+    Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle })
 }
 
 /// The server, bound and ready to run.
@@ -203,6 +214,7 @@ fn http_settings(config: &Config) -> HttpSettings {
         publishable_keys: config.store_publishable_keys.clone(),
         auth_cors: config.auth_cors.clone(),
         store_cors: config.store_cors.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
     }
 }
 

@@ -7,6 +7,7 @@ mod customer;
 mod identity;
 mod migrate;
 mod outbox;
+mod ratelimit;
 mod rows;
 mod schema;
 mod session;
@@ -24,6 +25,7 @@ use auth_domain::AuthError;
 
 use connection::{path_str, Manager};
 pub use connection::{DatabaseUrl, DbConnection, DbPool};
+pub use ratelimit::PgRateLimiter;
 use tx::db_error;
 
 /// Pool settings.

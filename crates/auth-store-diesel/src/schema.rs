@@ -109,3 +109,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_session,
     customer
 );
+
+diesel::table! {
+    rate_limit (key) {
+        key -> Text,
+        tokens -> Double,
+        updated_at -> Timestamp,
+    }
+}

@@ -56,6 +56,7 @@ fn fixture_with_cost(cost: u32) -> Fixture {
         reset_ttl: Duration::minutes(15),
         event_sinks: vec!["test".into()],
         session_ttl: Duration::hours(10),
+        limits: Limits::default(),
     };
     let hasher = PasswordHasher::new(cost).unwrap();
     let service = AuthService::new(store.clone(), clock.clone(), hasher, tokens, secrets.clone(), settings);
@@ -102,7 +103,7 @@ fn register_then_login_issue_actorless_tokens() {
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.actor_type, "customer");
     assert!(claims.auth_identity_id.starts_with("authid_"));
-    let login = f.service.login(&customer(), "  ann@EXAMPLE.com", PW.into()).unwrap();
+    let login = f.service.login(&customer(), "  ann@EXAMPLE.com", PW.into(), "127.0.0.1").unwrap();
     assert_eq!(f.claims(&login).auth_identity_id, claims.auth_identity_id);
 }
 
@@ -136,7 +137,7 @@ fn login_failures_look_alike() {
     for (email, pw) in
         [("a@b.c", "wrong password"), ("nobody@b.c", PW), ("not an email", PW), ("a@b.c", &"x".repeat(100))]
     {
-        match f.service.login(&customer(), email, pw.to_string()) {
+        match f.service.login(&customer(), email, pw.to_string(), "127.0.0.1") {
             Err(AuthError::Unauthorized(m)) => assert_eq!(m, INVALID_CREDENTIALS),
             other => panic!("{email}: {other:?}"),
         }
@@ -150,10 +151,10 @@ fn login_carries_the_actor_of_the_route() {
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
-    let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
     assert_eq!(f.claims(&token).actor_id, "cus_1");
     let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
-    let token = f.service.login(&user, "a@b.c", PW.into()).unwrap();
+    let token = f.service.login(&user, "a@b.c", PW.into(), "127.0.0.1").unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.app_metadata.get("customer_id"), Some(&json!("cus_1")));
@@ -171,9 +172,9 @@ fn login_rehashes_a_hash_of_another_cost() {
         clock: f.clock.clone(),
         secrets: f.secrets.clone(),
     };
-    g.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    g.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
     assert!(stored().starts_with("$2b$05$"));
-    g.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    g.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
 }
 
 fn rebuild_with_cost(f: &Fixture, cost: u32) -> Service {
@@ -212,8 +213,8 @@ fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
         Err(AuthError::Unauthenticated(TokenRejection::Consumed))
     ));
     assert!(matches!(f.service.authenticate(&registration), Err(AuthError::Unauthenticated(TokenRejection::Revoked))));
-    assert!(f.service.login(&customer(), "ann@b.c", PW.into()).is_err());
-    assert!(f.service.login(&customer(), "ann@b.c", "a brand new secret".into()).is_ok());
+    assert!(f.service.login(&customer(), "ann@b.c", PW.into(), "127.0.0.1").is_err());
+    assert!(f.service.login(&customer(), "ann@b.c", "a brand new secret".into(), "127.0.0.1").is_ok());
     let names: Vec<String> = f.store.lock().events.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["auth.password_reset", "auth.password_changed"]);
     let changed = f.store.lock().events[1].clone();
@@ -387,7 +388,7 @@ fn logout_all_and_change_password_revoke_everything() {
     assert!(f.service.authenticate(&token).is_err());
     assert!(f.service.authenticate_session(&session).is_err());
 
-    let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
     let (session, _) = f.service.open_session(&token, None).unwrap();
     let caller = f.service.authenticate_session(&session).unwrap();
     let wrong = f.service.change_password(&customer(), &caller, "not it".into(), "a new passphrase".into());
@@ -398,7 +399,7 @@ fn logout_all_and_change_password_revoke_everything() {
     assert!(f.service.authenticate(&fresh).is_ok(), "the caller gets a fresh token");
     assert!(f.service.authenticate(&token).is_err());
     assert!(f.service.authenticate_session(&session).is_err(), "the caller's session ends too");
-    assert!(f.service.login(&customer(), "a@b.c", "a new passphrase".into()).is_ok());
+    assert!(f.service.login(&customer(), "a@b.c", "a new passphrase".into(), "127.0.0.1").is_ok());
     let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
     assert!(f
         .service
@@ -445,7 +446,7 @@ fn customers_are_created_once_and_read_through_the_identity() {
     // A user token is no customer.
     let user_id = f.service.create_user("admin@b.c", PW.into()).unwrap();
     let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
-    let admin = f.service.authenticate(&f.service.login(&user, "admin@b.c", PW.into()).unwrap()).unwrap();
+    let admin = f.service.authenticate(&f.service.login(&user, "admin@b.c", PW.into(), "127.0.0.1").unwrap()).unwrap();
     assert_eq!(admin.actor_id(), user_id);
     assert!(matches!(f.service.current_customer(&admin), Err(AuthError::Unauthenticated(_))));
     assert!(matches!(f.service.create_customer(&admin, input(Some("x@b.c"))), Err(AuthError::Unauthenticated(_))));
@@ -488,4 +489,67 @@ fn a_claimed_delivery_is_not_claimed_again_before_its_lease_ends() {
         1,
         "a dead claimer's lease ends"
     );
+}
+
+fn limited(f: &Fixture) -> Service {
+    let settings = AuthSettings {
+        limits: Limits {
+            per_client: crate::ratelimit::RateLimit { capacity: 3, window: Duration::minutes(1) },
+            login_failures: crate::ratelimit::RateLimit { capacity: 2, window: Duration::minutes(10) },
+            login_failures_account: crate::ratelimit::RateLimit { capacity: 3, window: Duration::hours(1) },
+            reset_interval: Duration::seconds(60),
+        },
+        ..f.service.settings().clone()
+    };
+    AuthService::new(
+        f.store.clone(),
+        f.clock.clone(),
+        PasswordHasher::new(4).unwrap(),
+        f.service.tokens().clone(),
+        f.secrets.clone(),
+        settings,
+    )
+    .with_rate_limiter(Arc::new(crate::ratelimit::InMemoryRateLimiter::default()))
+}
+
+#[test]
+fn failed_logins_are_limited_alike_for_known_and_unknown_emails() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let svc = limited(&f);
+    for email in ["a@b.c", "nobody@b.c"] {
+        for _ in 0..2 {
+            assert!(matches!(svc.login(&customer(), email, "wrong".into(), "ip1"), Err(AuthError::Unauthorized(_))));
+        }
+        let limited = svc.login(&customer(), email, "wrong".into(), "ip1");
+        assert!(matches!(limited, Err(AuthError::TooManyRequests { retry_after_secs: 300 })), "{email}: {limited:?}");
+    }
+    // Even the right password waits; another address still has its own budget.
+    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
+    assert!(svc.login(&customer(), "A@B.C", PW.into(), "ip2").is_ok());
+    // The account-wide budget (3) spans addresses; a success reset it above.
+    for ip in ["ip3", "ip4", "ip5"] {
+        assert!(svc.login(&customer(), "a@b.c", "wrong".into(), ip).is_err());
+    }
+    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip6"), Err(AuthError::TooManyRequests { .. })));
+    f.clock.advance(Duration::hours(1));
+    assert!(svc.login(&customer(), "a@b.c", PW.into(), "ip6").is_ok(), "never a permanent lockout");
+}
+
+#[test]
+fn the_client_budget_and_the_reset_interval() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let svc = limited(&f);
+    for _ in 0..3 {
+        svc.admit("ip1").unwrap();
+    }
+    assert!(matches!(svc.admit("ip1"), Err(AuthError::TooManyRequests { retry_after_secs: 20 })));
+    assert!(svc.admit("ip2").is_ok());
+    svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    svc.request_password_reset(&customer(), "A@b.c ", Map::new()).unwrap();
+    assert_eq!(f.store.lock().events.len(), 1, "a second request inside the interval does nothing");
+    f.clock.advance(Duration::seconds(61));
+    svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    assert_eq!(f.store.lock().events.len(), 2);
 }

@@ -1,13 +1,14 @@
 //! `/auth/...`: register, login, reset-password, update, callback, providers, token refresh.
 
 use actix_web::http::header::{self, ContentType};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use auth_domain::service::Scope as DomainScope;
 use auth_domain::AuthError;
 
 use crate::body::{Fields, JsonBody};
+use crate::client::client_key;
 use crate::credentials::Presented;
 use crate::{ApiError, AppService, AppState};
 
@@ -19,11 +20,12 @@ pub(crate) fn token_response(token: String) -> HttpResponse {
 }
 
 /// Register and login: the same body (`email`, `password`, other fields ignored), a use case
-/// that hashes, and a token in answer.
-type CredentialUseCase = fn(&AppService, &DomainScope, &str, String) -> Result<String, AuthError>;
+/// that hashes, and a token in answer. The last argument is the client's rate-limit key.
+type CredentialUseCase = fn(&AppService, &DomainScope, &str, String, &str) -> Result<String, AuthError>;
 
 async fn with_credentials(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Scope,
     body: JsonBody,
     use_case: CredentialUseCase,
@@ -34,24 +36,40 @@ async fn with_credentials(
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
-    let token = state.hashing(move |svc| use_case(svc, &scope, &email, password)).await?;
+    let client = client_key(&req, &state.settings.trusted_proxies);
+    let token = state.hashing(move |svc| use_case(svc, &scope, &email, password, &client)).await?;
     Ok(token_response(token))
 }
 
 pub(crate) async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, path, body, AppService::register).await
+    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
+        svc.admit(client)?;
+        svc.register(scope, email, password)
+    })
+    .await
 }
 
-pub(crate) async fn login(state: web::Data<AppState>, path: Scope, body: JsonBody) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, path, body, AppService::login).await
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: Scope,
+    body: JsonBody,
+) -> Result<HttpResponse, ApiError> {
+    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
+        svc.admit(client)?;
+        svc.login(scope, email, password, client)
+    })
+    .await
 }
 
 pub(crate) async fn reset_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -61,12 +79,20 @@ pub(crate) async fn reset_password(
     let identifier = fields.string("identifier");
     let metadata = fields.optional_object("metadata").unwrap_or_default();
     fields.finish_strict(&["identifier", "metadata"])?;
-    state.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await?;
+    let client = client_key(&req, &state.settings.trusted_proxies);
+    state.blocking(move |svc| svc.admit(&client)).await?;
+    // The work for a known account (token, event) leaves the request path: the answer costs the
+    // same for known and unknown identifiers. A failure there is logged, never shown.
+    let background = state.clone();
+    actix_web::rt::spawn(async move {
+        let _ = background.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await;
+    });
     Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
 }
 
 pub(crate) async fn update(
     state: web::Data<AppState>,
+    req: HttpRequest,
     presented: Presented,
     path: Scope,
     body: JsonBody,
@@ -79,8 +105,12 @@ pub(crate) async fn update(
     let password = fields.string("password");
     let email = fields.optional_string("email");
     fields.finish()?;
+    let client = client_key(&req, &state.settings.trusted_proxies);
     state
-        .hashing(move |svc| svc.update_password(&claims, email.as_deref(), password))
+        .hashing(move |svc| {
+            svc.admit(&client)?;
+            svc.update_password(&claims, email.as_deref(), password)
+        })
         .await
         .map_err(ApiError::on_reset_route)?;
     Ok(HttpResponse::Ok().json(json!({ "success": true })))
@@ -116,6 +146,7 @@ pub(crate) async fn refresh(state: web::Data<AppState>, presented: Presented) ->
 /// current one. Every token and session ends; the caller gets a fresh token.
 pub(crate) async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     presented: Presented,
     path: Scope,
     body: JsonBody,
@@ -127,8 +158,10 @@ pub(crate) async fn change_password(
     let new_password = fields.string("new_password");
     fields.finish()?;
     let used_session = presented.session.is_some();
+    let client = client_key(&req, &state.settings.trusted_proxies);
     let fresh = state
         .hashing(move |svc| {
+            svc.admit(&client)?;
             let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
             svc.change_password(&scope, &caller, old_password, new_password)
         })

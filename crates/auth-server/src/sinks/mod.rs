@@ -38,7 +38,10 @@ pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartErro
     let sink_error = |name: &str, e: String| StartError::Config(format!("the {name} sink: {e}"));
     let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
     if let Some(webhook) = &config.webhook {
-        log::info!("event sink `webhook`: POST to {}", webhook.url);
+        // Scheme and host only: the path or query may carry a credential.
+        let origin = webhook.url.split('/').take(3).collect::<Vec<_>>().join("/");
+        let origin = origin.rsplit_once('@').map_or(origin.clone(), |(_, host)| host.to_string());
+        log::info!("event sink `webhook`: POST to {origin}/...");
         sinks.push(Arc::new(WebhookSink::new(webhook).map_err(|e| sink_error("webhook", e))?));
     }
     if let Some(email) = &config.email {

@@ -15,7 +15,8 @@ use crate::config::WebhookSettings;
 
 /// Posts each envelope to `WEBHOOK_URL` with `webhook-id` (the event id, for deduplication),
 /// `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`.
-/// A 2xx answer is a delivery; anything else, or no answer within the timeout, a failed attempt.
+/// A 2xx answer is a delivery; anything else (redirects included), or no answer within the
+/// timeout, a failed attempt.
 pub struct WebhookSink {
     url: String,
     key: Vec<u8>,
@@ -31,7 +32,10 @@ impl std::fmt::Debug for WebhookSink {
 impl WebhookSink {
     pub fn new(settings: &WebhookSettings) -> Result<WebhookSink, String> {
         let tls = native_tls::TlsConnector::new().map_err(|e| format!("TLS setup: {e}"))?;
-        let agent = ureq::AgentBuilder::new().timeout(settings.timeout).tls_connector(Arc::new(tls)).build();
+        // No redirects: a receiver that moved answers 3xx, which is a failed attempt, not a
+        // delivery re-sent as a GET without its body.
+        let agent =
+            ureq::AgentBuilder::new().timeout(settings.timeout).redirects(0).tls_connector(Arc::new(tls)).build();
         Ok(WebhookSink { url: settings.url.clone(), key: settings.key.0.clone(), agent })
     }
 
@@ -61,7 +65,8 @@ impl EventSink for WebhookSink {
             .set("webhook-signature", &signature)
             .send_string(&body);
         match result {
-            Ok(_) => Ok(()),
+            Ok(response) if (200..300).contains(&response.status()) => Ok(()),
+            Ok(response) => Err(format!("the receiver answered HTTP {}", response.status())),
             Err(ureq::Error::Status(status, _)) => Err(format!("the receiver answered HTTP {status}")),
             // The kind only: the URL may carry a credential.
             Err(ureq::Error::Transport(t)) => Err(format!("transport error: {}", t.kind())),

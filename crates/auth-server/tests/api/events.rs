@@ -39,9 +39,13 @@ fn an_undelivered_event_survives_a_restart(backend: Backend) {
     app.registered("ann@example.com");
     assert_eq!(app.request_reset("ann@example.com").status, 201);
     let mut db = app.db();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.count("event") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no event in 10 s");
+        std::thread::sleep(Duration::from_millis(25));
+    }
     let id = db.text("SELECT id AS v FROM event");
     assert!(id.starts_with("evt_"));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while db.text("SELECT CAST(attempts AS TEXT) AS v FROM event_delivery") == "0" {
         assert!(std::time::Instant::now() < deadline, "no delivery attempt in 10 s");
         std::thread::sleep(Duration::from_millis(25));
