@@ -29,13 +29,7 @@ pub struct Delivery {
 
 impl Delivery {
     fn status(&self) -> DeliveryStatus {
-        match self {
-            d if d.delivered => DeliveryStatus::Delivered,
-            d if d.expired => DeliveryStatus::Expired,
-            d if d.dead => DeliveryStatus::Dead,
-            d if d.attempts > 0 => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Pending,
-        }
+        DeliveryStatus::of(self.delivered, self.expired, self.dead, self.attempts)
     }
 
     fn settle(&mut self) {

@@ -215,6 +215,17 @@ impl DeliveryStatus {
     pub fn parse(value: &str) -> Option<DeliveryStatus> {
         DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == value)
     }
+
+    /// The status of a delivery from its recorded facts.
+    pub fn of(delivered: bool, expired: bool, dead: bool, attempts: i32) -> DeliveryStatus {
+        match (delivered, expired, dead) {
+            (true, _, _) => DeliveryStatus::Delivered,
+            (_, true, _) => DeliveryStatus::Expired,
+            (_, _, true) => DeliveryStatus::Dead,
+            _ if attempts > 0 => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        }
+    }
 }
 
 /// One delivery as `events list` shows it (no secret).

@@ -46,16 +46,6 @@ macro_rules! settle {
     }};
 }
 
-fn status_of(delivered: bool, expired: bool, dead: bool, attempts: i32) -> DeliveryStatus {
-    match (delivered, expired, dead) {
-        (true, _, _) => DeliveryStatus::Delivered,
-        (_, true, _) => DeliveryStatus::Expired,
-        (_, _, true) => DeliveryStatus::Dead,
-        _ if attempts > 0 => DeliveryStatus::Failed,
-        _ => DeliveryStatus::Pending,
-    }
-}
-
 impl EventOutbox for DieselStore {
     fn claim_due(
         &self,
@@ -220,7 +210,7 @@ impl EventOutbox for DieselStore {
                     event_id,
                     event_name,
                     sink,
-                    status: status_of(delivered, expired, dead, attempts),
+                    status: DeliveryStatus::of(delivered, expired, dead, attempts),
                     attempts,
                     last_error,
                     created_at: utc(created_at),
