@@ -7,6 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::ApiError;
@@ -38,17 +39,92 @@ fn parse(bytes: &[u8]) -> Result<JsonBody, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(JsonBody::default());
     }
-    match serde_json::from_slice::<Value>(bytes) {
+    match serde_json::from_slice::<Strict>(bytes).map(|Strict(v)| v) {
         Ok(Value::Object(map)) => Ok(JsonBody(map)),
         Ok(other) => Err(ApiError::invalid_data(format!(
             "Invalid request: the body must be a JSON object, got: '{}'",
             type_name(&other)
         ))),
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            Err(ApiError::invalid_data(format!("Invalid request: {e}")))
+        }
         Err(e) => Err(ApiError::invalid_data(format!(
             "Invalid request: the body is not valid JSON (line {}, column {})",
             e.line(),
             e.column()
         ))),
+    }
+}
+
+/// A JSON value parsed strictly: a key twice in one object is refused (a lenient parser keeps
+/// one of them silently, and a proxy in front may have kept the other).
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("the field '{key}' appears twice")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -126,6 +202,11 @@ impl<'a> Fields<'a> {
 
     fn expect_string(&mut self, name: &str, v: &Value) -> String {
         match v {
+            // No database stores it the same way (PostgreSQL's TEXT cannot hold it at all).
+            Value::String(s) if s.contains('\0') => {
+                self.issues.push(format!("Field '{name}' must not contain NUL characters"));
+                String::new()
+            }
             Value::String(s) => s.clone(),
             other => {
                 self.issues.push(format!("Expected type: 'string' for field '{name}', got: '{}'", type_name(other)));
@@ -178,6 +259,9 @@ mod tests {
         assert!(message(parse(b"[1]").unwrap_err()).contains("JSON object"));
         assert!(message(parse(b"{\"a\":").unwrap_err()).contains("not valid JSON"));
         assert!(message(parse(b"\xff\xfe").unwrap_err()).contains("not valid JSON"));
+        let twice = message(parse(br#"{"a":1,"b":{"c":1,"c":2}}"#).unwrap_err());
+        assert!(twice.contains("the field 'c' appears twice"), "{twice}");
+        assert_eq!(parse(br#"{"a":[1,2.5,"x",null,true,{"b":-3}]}"#).unwrap().0["a"][5]["b"], -3);
     }
 
     #[test]
@@ -196,5 +280,18 @@ mod tests {
         let mut f = Fields::of(&b);
         assert_eq!(f.string("email"), "a@b.c");
         assert!(f.finish().is_ok(), "unknown fields are ignored unless strict");
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn strings_with_nul_are_refused() {
+        let body = JsonBody(serde_json::from_str(r#"{"email":"a\u0000b"}"#).unwrap());
+        let mut f = Fields::of(&body);
+        f.string("email");
+        assert!(f.finish().unwrap_err().to_string().contains("must not contain NUL"));
     }
 }

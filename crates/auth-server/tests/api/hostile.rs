@@ -7,6 +7,8 @@
 //! `Cache-Control: no-store` on handler errors, and that the database fingerprint (the harness's,
 //! plus sessions and customers) is the same after it as before it. All failures are collected
 //! and reported together, with the exact request and response.
+//!
+//! `HOSTILE_LOG=1` prints every exchange.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -199,17 +201,13 @@ impl Resp {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
 }
 
 /// How the connection ended after the responses.
 #[derive(Debug)]
 enum End {
     Eof,
-    Reset(String),
+    Reset(std::io::ErrorKind),
     TimedOut,
 }
 
@@ -232,7 +230,11 @@ impl Exchange {
         if !self.rest.is_empty() {
             let _ = write!(out, "[unparsed: {}] ", shorten(&self.rest, 200));
         }
-        let _ = write!(out, "then {:?}", self.end);
+        let _ = match &self.end {
+            End::Eof => write!(out, "then the server closed"),
+            End::Reset(kind) => write!(out, "then a read error: {kind}"),
+            End::TimedOut => write!(out, "then nothing for 10 s"),
+        };
         out
     }
 }
@@ -265,7 +267,7 @@ fn send(port: u16, req: &Req) -> Exchange {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                 break End::TimedOut
             }
-            Err(e) => break End::Reset(e.to_string()),
+            Err(e) => break End::Reset(e.kind()),
         }
     };
     drop(reader);
@@ -377,13 +379,18 @@ fn too_large() -> Expect {
     Expect::Error(413, "payload_too_large", Msg::Exact(TOO_LARGE.into()))
 }
 
-fn check(ex: &Exchange, expect: &Expect, head: bool) -> Result<(), String> {
-    let Some(r) = ex.responses.first() else {
-        return Err("no response".into());
-    };
-    if ex.responses.len() > 1 {
-        return Err(format!("{} responses on one connection", ex.responses.len()));
+/// Checks every answer on the connection: `expect` first, then `more`, and nothing else.
+fn check(ex: &Exchange, expect: &Expect, more: &[Expect], head: bool) -> Result<(), String> {
+    if ex.responses.len() != 1 + more.len() {
+        return Err(format!("{} responses on the connection, want {}", ex.responses.len(), 1 + more.len()));
     }
+    for (i, (r, e)) in ex.responses.iter().zip(std::iter::once(expect).chain(more)).enumerate() {
+        check_one(r, e, head).map_err(|why| if i == 0 { why } else { format!("response {}: {why}", i + 1) })?;
+    }
+    Ok(())
+}
+
+fn check_one(r: &Resp, expect: &Expect, head: bool) -> Result<(), String> {
     let ct = r.header("content-type").unwrap_or_default();
     let no_store = r.header("cache-control") == Some("no-store");
     match expect {
@@ -689,7 +696,9 @@ struct Fixture {
 struct Case {
     name: String,
     req: Req,
+    /// The answer; `more`: the answers to what follows on the connection (pipelined bytes).
     expect: Expect,
+    more: Vec<Expect>,
 }
 
 #[derive(Default)]
@@ -699,7 +708,12 @@ struct Table {
 
 impl Table {
     fn add(&mut self, name: impl Into<String>, req: Req, expect: Expect) {
-        self.cases.push(Case { name: name.into(), req, expect });
+        self.cases.push(Case { name: name.into(), req, expect, more: Vec::new() });
+    }
+
+    /// Then, on the same connection, these answers.
+    fn then(&mut self, more: Vec<Expect>) {
+        self.cases.last_mut().unwrap().more = more;
     }
 
     /// A refused credential, asked once with `accept: application/json` and once without.
@@ -833,15 +847,38 @@ fn body_cases(t: &mut Table, fx: &Fixture) {
         invalid(Msg::Exact("Email is required to create a customer".into())),
     );
 
-    // A lying, small content-length: the server reads that many bytes as the body; the rest is
-    // the next request on the connection, which actix refuses as a malformed head.
-    let smuggled =
-        format!("{{}}POST {REGISTER} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}", "x".repeat(70_000));
+    // A lying, small content-length: the server reads that many bytes as the body. What
+    // follows is the next request on the connection (actix serves it although the first said
+    // `connection: close`), and the limit applies to it too.
+    let fields_required =
+        || invalid(Msg::Exact("Invalid request: Field 'email' is required; Field 'password' is required".into()));
+    let next = format!("POST {REGISTER} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{big}", big.len());
     t.add(
-        "POST login: content-length 2, 70 KiB more",
-        Req::post(LOGIN).json(smuggled.into_bytes()).framing(Framing::Declared("2".into())),
-        invalid(Msg::Exact("Invalid request: Field 'email' is required; Field 'password' is required".into())),
+        "POST login: content-length 2, then a 70 KiB register",
+        Req::post(LOGIN).json(format!("{{}}{next}")).framing(Framing::Declared("2".into())),
+        fields_required(),
     );
+    t.then(vec![too_large()]);
+    let next = format!("POST {REGISTER} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n");
+    t.add(
+        "POST login: content-length 2, then a chunked register that never ends",
+        Req::post(LOGIN).json(format!("{{}}{next}{:x}\r\n{big}\r\n", big.len())).framing(Framing::Declared("2".into())),
+        fields_required(),
+    );
+    t.then(vec![too_large()]);
+    // No framing at all: no body. Bytes sent anyway are the next request (a malformed head).
+    t.add(
+        "POST login without content-length or body",
+        Req::post(LOGIN).header("content-type", "application/json").framing(Framing::Unframed),
+        fields_required(),
+    );
+    let body = format!(r#"{{"email":"{ann}","password":"{PASSWORD}"}}"#);
+    t.add(
+        "POST login, a body without content-length",
+        Req::post(LOGIN).json(body).framing(Framing::Unframed),
+        fields_required(),
+    );
+    t.then(vec![Expect::Bare(400)]);
 }
 
 /// Duplicate keys: strict JSON refuses them (the issue: "strict JSON with a clear 400"). Each
@@ -940,12 +977,6 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
         (
             CHANGE,
             Auth::Bearer(fx.login.clone()),
-            r#"{"old_password":"wrong password","new_password":"short"}"#.into(),
-            exact("Field 'password' must be at least 8 characters long"),
-        ),
-        (
-            CHANGE,
-            Auth::Bearer(fx.login.clone()),
             format!(r#"{{"old_password":"wrong password","new_password":"{NEW_PASSWORD}"}}"#),
             Expect::Error(401, "unauthorized", Msg::Exact("Invalid password".into())),
         ),
@@ -971,7 +1002,7 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
             REGISTER,
             Auth::Nothing,
             format!(r#"{{"email":"a\u0000{}","password":"{PASSWORD}"}}"#, email("nul")),
-            exact("Field 'email' must be a valid email address"),
+            exact("Field 'email' must not contain NUL characters"),
         ),
         (
             REGISTER,
@@ -990,7 +1021,7 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
             LOGIN,
             Auth::Nothing,
             format!(r#"{{"email":"{ann}","password":"{PASSWORD}\u0000"}}"#),
-            Expect::Error(401, "unauthorized", Msg::Exact("Invalid email or password".into())),
+            exact("Field 'password' must not contain NUL characters"),
         ),
         (
             LOGIN,
@@ -1011,11 +1042,59 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
         let req = Req::post(path).with(&auth).json(body.clone());
         t.add(format!("POST {path}: {}", shorten(body.as_bytes(), 80)), req, expect);
     }
+    // The policy is checked before the old password (docs/api.md, change-password).
+    let req = Req::post(CHANGE).bearer(&fx.login).json(r#"{"old_password":"wrong password","new_password":"short"}"#);
+    t.add(
+        "POST change-password: a wrong old password and a short new one",
+        req,
+        exact("Field 'new_password' must be at least 8 characters long"),
+    );
+    // NUL characters: a structure error on every backend (PostgreSQL's TEXT cannot hold them),
+    // never a 500, never stored.
+    let nul = |field: &str| exact(&format!("Field '{field}' must not contain NUL characters"));
+    let nul_email = format!(r#"{{"email":"{}\u0000","password":"{PASSWORD}"}}"#, fx.ann);
+    t.add("POST login: NUL in the email", Req::post(LOGIN).json(nul_email), nul("email"));
+    let body = format!(r#"{{"email":"{}\u0000","password":"{NEW_PASSWORD}"}}"#, fx.ann);
+    t.add(
+        "POST update: NUL in the email",
+        Req::post(UPDATE).bearer(&fx.reset).json(body),
+        nul("email"),
+    );
+    let body = format!(r#"{{"old_password":"{PASSWORD}\u0000x","new_password":"{NEW_PASSWORD}"}}"#);
+    t.add(
+        "POST change-password: the old password, NUL, more",
+        Req::post(CHANGE).bearer(&fx.login).json(body),
+        nul("old_password"),
+    );
+    let body = format!(r#"{{"email":"{}","password":"{PASSWORD}\u0000x"}}"#, fx.ann);
+    t.add("POST login: the password, NUL, more", Req::post(LOGIN).json(body), nul("password"));
+    {
+        for (path, auth, body) in [
+            (
+                CUSTOMERS,
+                Auth::Bearer(fx.bob_registration.clone()),
+                format!(r#"{{"email":"{}","first_name":"a\u0000b"}}"#, fx.bob),
+            ),
+            (ME, Auth::Session(fx.session.clone()), r#"{"last_name":"a\u0000b"}"#.to_string()),
+        ] {
+            t.add(
+                format!("POST {path}: NUL in a name"),
+                Req::post(path).with(&auth).json(body),
+                invalid(Msg::Any),
+            );
+        }
+    }
+    let body = format!(r#"{{"email":"\u0000{}"}}"#, fx.bob);
+    t.add(
+        "POST /store/customers: NUL in the email",
+        Req::post(CUSTOMERS).bearer(&fx.bob_registration).json(body),
+        nul("email"),
+    );
     // reset-password answers 201 to any string, and an unknown one changes nothing.
     let req = Req::post(RESET).json(format!(r#"{{"identifier":"{}"}}"#, "z".repeat(60_000)));
     t.add("POST reset-password: a 60 000-character identifier", req, Expect::Text(201, "Created"));
     let req = Req::post(RESET).json(r#"{"identifier":"nobody@example.com\u0000"}"#);
-    t.add("POST reset-password: an identifier with NUL", req, Expect::Text(201, "Created"));
+    t.add("POST reset-password: an identifier with NUL", req, nul("identifier"));
 }
 
 /// Unknown `{actor}` and `{provider}`: 400 `not_allowed` naming it, on every scoped route.
@@ -1094,11 +1173,11 @@ fn scope_cases(t: &mut Table, fx: &Fixture) {
         req,
         not_allowed("Unknown actor type: customer/emailpass".into()),
     );
-    // Non-UTF-8 after percent-decoding.
+    // Non-UTF-8 after percent-decoding: actix decodes lossily (U+FFFD).
     let req = Req::get("/auth/%FF%FE/providers");
-    t.add("GET /auth/%FF%FE/providers", req, not_allowed("Unknown actor type: %FF%FE".into()));
+    t.add("GET /auth/%FF%FE/providers", req, not_allowed("Unknown actor type: \u{fffd}\u{fffd}".into()));
     let req = Req::post("/auth/customer/%C0%AF").json("{}");
-    t.add("POST /auth/customer/%C0%AF", req, not_allowed("Unknown auth provider: %C0%AF".into()));
+    t.add("POST /auth/customer/%C0%AF", req, not_allowed("Unknown auth provider: \u{fffd}\u{fffd}".into()));
 }
 
 /// Every guarded route refuses forged, expired, misplaced and malformed credentials with the
@@ -1153,6 +1232,11 @@ fn token_cases(t: &mut Table, fx: &Fixture) {
         let req = bare.clone().header("accept", b"application/json\xff".to_vec());
         t.add(format!("{route}: no credentials, non-UTF-8 accept"), req, Expect::Refused { json: false, message: "" });
     }
+
+    // RFC 6750 allows several spaces after `Bearer`: the genuine token is taken (refresh changes
+    // nothing, so the acceptance is visible without side effects).
+    let req = Req::post(REFRESH).json("").header("authorization", format!("Bearer  {}", fx.login));
+    t.add(format!("POST {REFRESH}: Bearer, two spaces, genuine token"), req, Expect::Token);
 
     // The actor `user` on customer routes (token and session).
     let me_post = Req::post(ME).json(r#"{"first_name":"Mallory"}"#);
@@ -1405,7 +1489,6 @@ fn head_cases(t: &mut Table, fx: &Fixture) {
         ("a space in a header name", b"GET /health HTTP/1.1\r\nhost: x\r\nbad header: 1\r\n\r\n".to_vec()),
         ("a NUL in a header value", b"GET /health HTTP/1.1\r\nhost: x\r\nx-a: a\x00b\r\n\r\n".to_vec()),
         ("an obs-fold header", b"GET /health HTTP/1.1\r\nhost: x\r\nx-a: a\r\n b\r\n\r\n".to_vec()),
-        ("a bare LF head", b"GET /health HTTP/1.1\nhost: x\n\n".to_vec()),
         ("content-length not a number", format!("POST {LOGIN} HTTP/1.1\r\nhost: x\r\ncontent-length: abc\r\n\r\n{{}}").into_bytes()),
         ("a negative content-length", format!("POST {LOGIN} HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n{{}}").into_bytes()),
         (
@@ -1431,7 +1514,12 @@ fn head_cases(t: &mut Table, fx: &Fixture) {
         Req::verbatim(raw.into_bytes()),
         invalid(Msg::Prefix("Invalid request: the body could not be read")),
     );
-    // HTTP/1.0 without Host, and an absolute-form target: served.
+    // Heads actix-http takes: bare LF line ends, HTTP/1.0 without Host, an absolute-form target.
+    t.add(
+        "a bare LF head",
+        Req::verbatim(b"GET /health HTTP/1.1\nhost: x\nconnection: close\n\n".to_vec()),
+        Expect::Text(200, "OK"),
+    );
     t.add("HTTP/1.0 without host", Req::verbatim(b"GET /health HTTP/1.0\r\n\r\n".to_vec()), Expect::Text(200, "OK"));
     let raw = b"GET http://evil.example/health HTTP/1.1\r\nhost: evil.example\r\nconnection: close\r\n\r\n".to_vec();
     t.add("an absolute-form target", Req::verbatim(raw), Expect::Text(200, "OK"));
@@ -1504,9 +1592,18 @@ fn hostile_requests_change_nothing(backend: Backend) {
     let original = fingerprint(&app);
     let mut before = original.clone();
     let mut failures = Vec::new();
+    // HOSTILE_LOG=1 prints every exchange (to see what the server answers).
+    let log = std::env::var_os("HOSTILE_LOG").is_some();
     for case in &t.cases {
         let exchange = send(port, &case.req);
-        let verdict = check(&exchange, &case.expect, case.req.is_head());
+        let verdict = check(&exchange, &case.expect, &case.more, case.req.is_head());
+        if log {
+            eprintln!("{} | {}\n    -> {}", case.name, case.req.describe(), exchange.describe());
+        }
+        if exchange.responses.first().is_some_and(|r| r.status == 201) {
+            // reset-password does its work after answering: give it time to show.
+            std::thread::sleep(Duration::from_millis(300));
+        }
         let after = fingerprint(&app);
         let changed = after != before;
         if verdict.is_err() || changed {
@@ -1515,36 +1612,52 @@ fn hostile_requests_change_nothing(backend: Backend) {
                 why.push_str(if why.is_empty() { "ROWS CHANGED" } else { "; ROWS CHANGED" });
             }
             failures.push(format!(
-                "- {}\n    why: {why}\n    expected: {:?}\n    request: {}\n    response: {}",
+                "- {}\n    why: {why}\n    expected: {:?} then {:?}\n    request: {}\n    response: {}",
                 case.name,
                 case.expect,
+                case.more,
                 case.req.describe(),
                 exchange.describe()
             ));
         }
         before = after;
     }
+    // Nothing was spoiled, whatever the cases did: no row changed, the account logs in, the
+    // session and the customer are there, and the reset token is still live (used last).
+    std::thread::sleep(Duration::from_millis(500));
+    let mut after: Vec<String> = Vec::new();
+    if fingerprint(&app) != original {
+        after.push("rows changed over the whole table".into());
+    }
+    let r = app.login(&fx.ann, PASSWORD);
+    if r.status != 200 {
+        after.push(format!("ann no longer logs in: {} {}", r.status, r.text));
+    }
+    let r = app.with_session("POST", REFRESH, &fx.session, Some(""));
+    if r.status != 200 {
+        after.push(format!("ann's session no longer refreshes: {} {}", r.status, r.text));
+    }
+    let r = app.request("GET", ME, None, &[("authorization", &format!("Bearer {}", fx.login))]);
+    if (r.status, r.text.contains(r#""first_name":"Ann""#)) != (200, true) {
+        after.push(format!("ann's customer changed: {} {}", r.status, r.text));
+    }
+    let r = app.request("GET", ME, None, &[("authorization", &format!("Bearer {}", fx.bob_registration))]);
+    if r.status != 401 {
+        after.push(format!("bob has a customer: {} {}", r.status, r.text));
+    }
+    let r = app.update(&fx.reset, &json!({ "password": NEW_PASSWORD }).to_string());
+    if (r.status, r.text.as_str()) != (200, r#"{"success":true}"#) {
+        after.push(format!("ann's reset token is no longer live: {} {}", r.status, r.text));
+    }
+
     eprintln!("hostile ({backend:?}): {} cases, {} failed", t.cases.len(), failures.len());
     assert!(
-        failures.is_empty(),
-        "{} of {} hostile cases failed:\n{}",
+        failures.is_empty() && after.is_empty(),
+        "{} of {} hostile cases failed:\n{}\nafter the table: {after:?}",
         failures.len(),
         t.cases.len(),
         failures.join("\n")
     );
-    assert_eq!(fingerprint(&app), original, "no row changed");
-
-    // Nothing was spoiled: the account logs in, the session and the customer are there, and the
-    // reset token is still live (used last).
-    assert_eq!(app.login(&fx.ann, PASSWORD).status, 200);
-    let r = app.with_session("POST", REFRESH, &fx.session, Some(""));
-    assert_eq!(r.status, 200, "{}", r.text);
-    let r = app.request("GET", ME, None, &[("authorization", &format!("Bearer {}", fx.login))]);
-    assert_eq!((r.status, r.json()["customer"]["first_name"].clone()), (200, json!("Ann")), "{}", r.text);
-    let r = app.request("GET", ME, None, &[("authorization", &format!("Bearer {}", fx.bob_registration))]);
-    r.assert_plain_unauthorized();
-    let r = app.update(&fx.reset, &json!({ "password": NEW_PASSWORD }).to_string());
-    r.assert_json(200, json!({"success": true}));
 }
 
 /// Every token response carries `Cache-Control: no-store` (register, login, refresh, session,
@@ -1554,22 +1667,23 @@ fn token_responses_are_not_stored(backend: Backend) {
     let ann = email("ann");
     let port = port(&app);
     let register = send(port, &Req::post(REGISTER).json(crate::helpers::credentials(&ann, PASSWORD)));
-    check(&register, &Expect::Token, false).unwrap_or_else(|e| panic!("register: {e}: {}", register.describe()));
+    check(&register, &Expect::Token, &[], false).unwrap_or_else(|e| panic!("register: {e}: {}", register.describe()));
     let login = send(port, &Req::post(LOGIN).json(crate::helpers::credentials(&ann, PASSWORD)));
-    check(&login, &Expect::Token, false).unwrap_or_else(|e| panic!("login: {e}: {}", login.describe()));
+    check(&login, &Expect::Token, &[], false).unwrap_or_else(|e| panic!("login: {e}: {}", login.describe()));
     let token =
         serde_json::from_slice::<Value>(&login.responses[0].body).unwrap()["token"].as_str().unwrap().to_string();
     let refresh = send(port, &Req::post(REFRESH).json("").bearer(&token));
-    check(&refresh, &Expect::Token, false).unwrap_or_else(|e| panic!("refresh: {e}: {}", refresh.describe()));
+    check(&refresh, &Expect::Token, &[], false).unwrap_or_else(|e| panic!("refresh: {e}: {}", refresh.describe()));
     let session = send(port, &Req::post(SESSION).json("").bearer(&token));
     let r = &session.responses[0];
     assert_eq!((r.status, r.header("cache-control")), (200, Some("no-store")), "session: {}", session.describe());
     let body = json!({"old_password": PASSWORD, "new_password": NEW_PASSWORD}).to_string();
     let change = send(port, &Req::post(CHANGE).json(body).bearer(&token));
-    check(&change, &Expect::Token, false).unwrap_or_else(|e| panic!("change-password: {e}: {}", change.describe()));
+    check(&change, &Expect::Token, &[], false)
+        .unwrap_or_else(|e| panic!("change-password: {e}: {}", change.describe()));
     // Responses that carry no secret are not required to say so; errors are.
     let health = send(port, &Req::get(HEALTH));
-    check(&health, &Expect::Text(200, "OK"), false).unwrap();
+    check(&health, &Expect::Text(200, "OK"), &[], false).unwrap();
 }
 
 /// `exp` and a future `iat` are checked with the leeway (30 s here): inside it a token is
