@@ -53,5 +53,7 @@ pub mod token;
 
 #[cfg(test)]
 mod memory;
+#[cfg(test)]
+mod properties;
 
 pub use error::{AuthError, TokenRejection};

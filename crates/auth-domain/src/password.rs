@@ -1,5 +1,6 @@
 //! Passwords: the policy a new password must meet, and bcrypt hashing.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::AuthError;
@@ -100,10 +101,10 @@ impl PasswordPolicy {
 /// The highest score of the strength estimator.
 const MAX_STRENGTH: u8 = 4;
 
-/// zxcvbn's "l33t" substitutions (zxcvbn 3.1): the letter each character may stand for. The
-/// estimator runs its dictionary matching once per combination of the substitutions a password
-/// contains, so a password with many of these characters costs hundreds of passes (about a
-/// second of CPU in a release build, 15 s in a debug build, for 72 bytes of them).
+/// zxcvbn's "l33t" substitutions (zxcvbn 3.1): the characters that may stand for each letter.
+/// The estimator runs its dictionary matching once per combination of the substitutions a
+/// password contains, so a password holding many of these characters costs hundreds of passes:
+/// 72 bytes of them took about 1 s of CPU in a release build and 15 s in a debug build.
 const LEET_SUBSTITUTIONS: [(char, &str); 12] = [
     ('a', "4@"),
     ('b', "8"),
@@ -119,9 +120,10 @@ const LEET_SUBSTITUTIONS: [(char, &str); 12] = [
     ('z', "2"),
 ];
 
-/// The most substitution combinations the estimator is allowed to try. All ten digits together
-/// make 16, so digits (dates, years, sequences) are always estimated as typed.
-const MAX_LEET_COMBINATIONS: u32 = 16;
+/// The most substitution combinations the estimator is left to try (about a twentieth of the
+/// worst case). All ten digits together make 16, so digits (dates, years, sequences) are
+/// always estimated as typed.
+const MAX_LEET_COMBINATIONS: u32 = 64;
 
 /// An upper bound on the number of substitution combinations zxcvbn tries for a password made
 /// of the characters `present` says are in it.
@@ -131,7 +133,7 @@ fn leet_combinations(present: impl Fn(char) -> bool) -> u32 {
         let relevant = subs.chars().filter(|c| present(*c)).count() as u32;
         combinations = combinations.saturating_mul(relevant.max(1));
     }
-    // A character that stands for two letters doubles the combinations.
+    // A character that stands for two letters may double them.
     for shared in ['1', '|', '7'] {
         if present(shared) {
             combinations = combinations.saturating_mul(2);
@@ -140,13 +142,17 @@ fn leet_combinations(present: impl Fn(char) -> bool) -> u32 {
     combinations
 }
 
-/// The text the strength estimator sees: the password itself, unless it holds so many kinds
-/// of substitution characters that estimating it would be slow. Then the symbol ones that
-/// appear last are replaced, one kind at a time, by distinct private-use characters (which
-/// match no dictionary, keyboard or sequence pattern, and keep equal characters equal) until
-/// the estimate is cheap. Passwords with a few substitutions (`p@$$w0rd!`) or keyboard rows
-/// of symbols (`!@#$%^&*()`) are estimated unchanged.
-fn bounded_for_estimate(raw: &str) -> std::borrow::Cow<'_, str> {
+/// The first letter a substitution character stands for.
+fn stands_for(c: char) -> char {
+    LEET_SUBSTITUTIONS.iter().find(|(_, subs)| subs.contains(c)).map_or(c, |(letter, _)| *letter)
+}
+
+/// The text the strength estimator sees: the password itself, unless it holds so many kinds of
+/// substitution characters that estimating it would be slow. Then the symbol ones that appear
+/// last are replaced, one kind at a time, by the letter they stand for (the plain word is never
+/// harder to guess than its substituted form) until the estimate is cheap. Passwords with a few
+/// kinds of substitution (`p@$$w0rd!`, `!@#$%^&*()`, any digits) are estimated as typed.
+fn bounded_for_estimate(raw: &str) -> Cow<'_, str> {
     let is_leet = |c: char| LEET_SUBSTITUTIONS.iter().any(|(_, subs)| subs.contains(c));
     let mut kept: Vec<char> = Vec::new();
     for c in raw.chars().filter(|c| is_leet(*c)) {
@@ -156,22 +162,14 @@ fn bounded_for_estimate(raw: &str) -> std::borrow::Cow<'_, str> {
     }
     let mut replaced: Vec<char> = Vec::new();
     while leet_combinations(|c| kept.contains(&c)) > MAX_LEET_COMBINATIONS {
-        // The last symbol to appear; digits are kept (they alone stay within the bound).
+        // The last symbol to appear; digits alone stay within the bound.
         let Some(at) = kept.iter().rposition(|c| !c.is_ascii_digit()) else { break };
         replaced.push(kept.remove(at));
     }
     if replaced.is_empty() {
-        return std::borrow::Cow::Borrowed(raw);
+        return Cow::Borrowed(raw);
     }
-    std::borrow::Cow::Owned(
-        raw.chars()
-            .map(|c| match replaced.iter().position(|r| *r == c) {
-                // 0x20 apart, so that no two of them form a sequence (zxcvbn's step is at most 5).
-                Some(k) => char::from_u32(0xE000 + 0x20 * k as u32).unwrap_or('\u{E000}'),
-                None => c,
-            })
-            .collect(),
-    )
+    Cow::Owned(raw.chars().map(|c| if replaced.contains(&c) { stands_for(c) } else { c }).collect())
 }
 
 /// bcrypt at a configured cost, with a dummy hash of the same cost so that a login for an
@@ -334,7 +332,8 @@ mod tests {
 
     #[test]
     fn estimating_a_72_byte_password_is_quick() {
-        // zxcvbn's matching grows quickly with the length; 72 bytes is the longest it ever sees here.
+        // zxcvbn's cost grows with the length (72 bytes is the longest it sees here) and with the
+        // kinds of substitution characters.
         let inputs = [
             "a".repeat(72),
             "abcd".repeat(18),
@@ -344,15 +343,17 @@ mod tests {
             // Every substitution character: 15 s in a debug build when estimated as typed.
             "4@8({[<369!|170$5+%2".repeat(4)[..72].to_string(),
         ];
+        // The first estimate builds zxcvbn's dictionaries (about 0.2 s in a debug build).
+        let _ = strict(4).check("warming up".into());
         for input in &inputs {
             assert_eq!(input.len(), 72);
             let started = std::time::Instant::now();
             let _ = strict(4).check(input.clone());
             let elapsed = started.elapsed();
-            eprintln!("zxcvbn on {} bytes: {elapsed:?}", input.len());
-            // Generous, so a slow debug build on a loaded machine does not fail it; a regression
-            // to exponential matching would.
-            assert!(elapsed < std::time::Duration::from_secs(2), "{elapsed:?}");
+            eprintln!("strength of {} bytes estimated in {elapsed:?}", input.len());
+            // Generous, so that a debug build on a loaded machine passes (under 0.7 s measured on
+            // two busy cores); estimating the last input as typed would not (15 s).
+            assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
         }
     }
 
@@ -367,19 +368,12 @@ mod tests {
         assert_ne!(seen, heavy);
         assert_eq!(seen.chars().count(), heavy.chars().count());
         assert!(leet_combinations(|c| seen.contains(c)) <= MAX_LEET_COMBINATIONS);
-        // Digits stay as typed; equal characters stay equal, different ones different.
-        for (a, b) in heavy.chars().zip(seen.chars()) {
-            if a.is_ascii_digit() {
-                assert_eq!(a, b);
-            }
-        }
-        for (i, a) in heavy.chars().enumerate() {
-            for (j, b) in heavy.chars().enumerate() {
-                assert_eq!(a == b, seen.chars().nth(i) == seen.chars().nth(j));
-            }
+        // Digits stay as typed, substitution symbols become letters.
+        for (typed, estimated) in heavy.chars().zip(seen.chars()) {
+            assert!(typed == estimated || (!typed.is_ascii_digit() && estimated == stands_for(typed)), "{seen}");
         }
         // Still refused when weak: a repeat of substitution characters.
-        assert!(strict(2).check("1|7!(<{[".repeat(9)).is_err());
+        assert!(strict(2).check("1|7!".repeat(18)).is_err());
     }
 
     #[test]

@@ -65,7 +65,9 @@ impl Decision {
         match self {
             Decision::Allowed => Ok(()),
             Decision::Limited { retry_after } => {
-                Err(AuthError::TooManyRequests { retry_after_secs: retry_after.num_seconds().max(1) as u64 })
+                // Rounded up: a client that waits exactly this long finds a token.
+                let secs = (retry_after.num_milliseconds().max(0) as u64).div_ceil(1000).max(1);
+                Err(AuthError::TooManyRequests { retry_after_secs: secs })
             }
         }
     }

@@ -37,6 +37,9 @@ async fn with_credentials(
     let password = fields.string("password");
     fields.finish()?;
     let client = client_key(&req, &state.settings.trusted_proxies);
+    // The budget first: a request over it never waits for a hashing permit.
+    let admitted = client.clone();
+    state.blocking(move |svc| svc.admit(&admitted)).await?;
     let token = state.hashing(move |svc| use_case(svc, &scope, &email, password, &client)).await?;
     Ok(token_response(token))
 }
@@ -47,8 +50,7 @@ pub(crate) async fn register(
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
-        svc.admit(client)?;
+    with_credentials(state, req, path, body, |svc, scope, email, password, _client| {
         svc.register(scope, email, password)
     })
     .await
@@ -61,7 +63,6 @@ pub(crate) async fn login(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     with_credentials(state, req, path, body, |svc, scope, email, password, client| {
-        svc.admit(client)?;
         svc.login(scope, email, password, client)
     })
     .await
@@ -106,11 +107,9 @@ pub(crate) async fn update(
     let email = fields.optional_string("email");
     fields.finish()?;
     let client = client_key(&req, &state.settings.trusted_proxies);
+    state.blocking(move |svc| svc.admit(&client)).await.map_err(ApiError::on_reset_route)?;
     state
-        .hashing(move |svc| {
-            svc.admit(&client)?;
-            svc.update_password(&claims, email.as_deref(), password)
-        })
+        .hashing(move |svc| svc.update_password(&claims, email.as_deref(), password))
         .await
         .map_err(ApiError::on_reset_route)?;
     Ok(HttpResponse::Ok().json(json!({ "success": true })))
@@ -159,9 +158,9 @@ pub(crate) async fn change_password(
     fields.finish()?;
     let used_session = presented.session.is_some();
     let client = client_key(&req, &state.settings.trusted_proxies);
+    state.blocking(move |svc| svc.admit(&client)).await?;
     let fresh = state
         .hashing(move |svc| {
-            svc.admit(&client)?;
             let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
             svc.change_password(&scope, &caller, old_password, new_password)
         })
