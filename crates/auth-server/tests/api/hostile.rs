@@ -1055,11 +1055,7 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
     let nul_email = format!(r#"{{"email":"{}\u0000","password":"{PASSWORD}"}}"#, fx.ann);
     t.add("POST login: NUL in the email", Req::post(LOGIN).json(nul_email), nul("email"));
     let body = format!(r#"{{"email":"{}\u0000","password":"{NEW_PASSWORD}"}}"#, fx.ann);
-    t.add(
-        "POST update: NUL in the email",
-        Req::post(UPDATE).bearer(&fx.reset).json(body),
-        nul("email"),
-    );
+    t.add("POST update: NUL in the email", Req::post(UPDATE).bearer(&fx.reset).json(body), nul("email"));
     let body = format!(r#"{{"old_password":"{PASSWORD}\u0000x","new_password":"{NEW_PASSWORD}"}}"#);
     t.add(
         "POST change-password: the old password, NUL, more",
@@ -1077,11 +1073,7 @@ fn field_cases(t: &mut Table, fx: &Fixture) {
             ),
             (ME, Auth::Session(fx.session.clone()), r#"{"last_name":"a\u0000b"}"#.to_string()),
         ] {
-            t.add(
-                format!("POST {path}: NUL in a name"),
-                Req::post(path).with(&auth).json(body),
-                invalid(Msg::Any),
-            );
+            t.add(format!("POST {path}: NUL in a name"), Req::post(path).with(&auth).json(body), invalid(Msg::Any));
         }
     }
     let body = format!(r#"{{"email":"\u0000{}"}}"#, fx.bob);
