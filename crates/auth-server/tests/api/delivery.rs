@@ -185,9 +185,25 @@ fn a_failing_receiver_gets_growing_retries_then_a_dead_delivery_that_can_be_retr
     assert!(delivered.contains(&event_id), "{delivered}");
 }
 
-/// The real binary, killed with SIGKILL.
-#[allow(clippy::zombie_processes, reason = "the caller kills the child and waits for it")]
-fn spawn_binary(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, u16) {
+/// A running binary, killed with SIGKILL when dropped (also when a test fails half-way).
+struct Running(Child);
+
+impl Running {
+    fn sigkill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.sigkill();
+    }
+}
+
+/// The real binary.
+#[allow(clippy::zombie_processes, reason = "`Running` kills the child and waits for it")]
+fn spawn_binary(env: &TestEnv, overrides: &[(&str, &str)]) -> (Running, u16) {
     let log = env.dir.path().join(format!("server-{}.log", auth_domain::secret::random_hex(4).unwrap()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
         .env_clear()
@@ -201,7 +217,7 @@ fn spawn_binary(env: &TestEnv, overrides: &[(&str, &str)]) -> (Child, u16) {
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         if let Some(port) = text.lines().find_map(|l| l.split("listening on http://127.0.0.1:").nth(1)) {
-            return (child, port.trim().parse().unwrap());
+            return (Running(child), port.trim().parse().unwrap());
         }
         if Instant::now() > deadline {
             let _ = child.kill();
@@ -232,8 +248,7 @@ fn a_sigkill_loses_no_event(backend: Backend) {
     client.registered("ann@example.com");
     assert_eq!(client.request_reset("ann@example.com").status, 201, "committed");
     std::thread::sleep(Duration::from_millis(300));
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.sigkill();
     let mut db = env.db();
     let id = db.text("SELECT id AS v FROM event WHERE name = 'auth.password_reset'");
     assert_eq!(db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event_delivery WHERE delivered_at IS NULL"), "1");
@@ -245,8 +260,7 @@ fn a_sigkill_loses_no_event(backend: Backend) {
     let envelope = verify(&hits[0]);
     assert_eq!(envelope["id"], id.as_str(), "the same event, after the restart");
     assert!(envelope["data"]["token"].as_str().unwrap().starts_with("eyJ"));
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.sigkill();
 }
 
 /// Two instances on one PostgreSQL: each event reaches the webhook once.
