@@ -186,10 +186,10 @@ impl TokenCodec {
     fn check_times(&self, iat: i64, exp: i64, now: DateTime<Utc>) -> Result<(), TokenRejection> {
         let now = now.timestamp();
         let leeway = self.leeway.num_seconds();
-        if exp + leeway <= now {
+        if exp.saturating_add(leeway) <= now {
             return Err(TokenRejection::Expired);
         }
-        if iat > now + leeway {
+        if iat > now.saturating_add(leeway) {
             return Err(TokenRejection::IssuedInFuture);
         }
         Ok(())
@@ -286,6 +286,21 @@ mod tests {
             leeway: Duration::seconds(120),
         });
         assert!(lenient.verify_auth(&token, now - Duration::seconds(60)).is_ok());
+    }
+
+    #[test]
+    fn extreme_times_are_refused_without_overflow() {
+        let now = Utc::now();
+        let c = TokenCodec::new(TokenSettings {
+            secret: b"k".to_vec(),
+            previous_secrets: vec![],
+            auth_ttl: Duration::days(1),
+            leeway: Duration::seconds(30),
+        });
+        let token = c.issue_reset(&ResetClaims { exp: i64::MAX, iat: i64::MAX, ..reset(now) }).unwrap();
+        assert_eq!(c.verify_reset(&token, now), Err(TokenRejection::IssuedInFuture));
+        let token = c.issue_reset(&ResetClaims { exp: i64::MIN, ..reset(now) }).unwrap();
+        assert_eq!(c.verify_reset(&token, now), Err(TokenRejection::Expired));
     }
 
     #[test]
