@@ -41,3 +41,7 @@ fmt:
 # What CI runs
 ci:
     bash .ci/run
+
+# Benchmark suite on a release build (SQLite, PostgreSQL, the floor): writes docs/benchmarks.md
+bench:
+    bash bench/run.sh
