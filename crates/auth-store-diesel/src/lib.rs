@@ -53,6 +53,12 @@ impl DieselStore {
                     .map_err(|e| AuthError::unexpected(&format!("creating {}", path_str(dir)), e))?;
             }
         }
+        if let DatabaseUrl::Postgres(_) = url {
+            // Before libpq first uses OpenSSL: initialise it without exit handlers. Otherwise a
+            // pool thread still in a TLS handshake when the process exits (a CLI command that
+            // finished while the pool replenished) crashes in OpenSSL's freed tables.
+            openssl_sys::init();
+        }
         let manager = Manager::new(url.clone());
         let mut first = manager.establish().map_err(AuthError::database)?;
         if let DbConnection::Sqlite(c) = &mut first {

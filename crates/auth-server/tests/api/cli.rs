@@ -20,7 +20,7 @@ fn migrate_creates_the_schema_once() {
     let dir = tempfile::tempdir().unwrap();
     let out = xclade_auth(dir.path(), &[], &["migrate"]);
     let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    assert!(out.status.success(), "{} {log}", out.status);
     assert!(log.contains("migrations applied"), "{log}");
     assert!(dir.path().join("data/xclade-auth.sqlite").exists(), "zero configuration: SQLite in ./data");
     let again = xclade_auth(dir.path(), &[], &["migrate"]);

@@ -180,7 +180,7 @@ fn admin_users_come_from_the_cli_and_are_no_customers(backend: Backend) {
         .unwrap();
     child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     let user_id = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(user_id.starts_with("user_"), "{user_id}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(PASSWORD));

@@ -150,7 +150,7 @@ fn xclade_auth(env: &TestEnv, overrides: &[(&str, &str)], args: &[&str]) -> Stri
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{args:?} ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
