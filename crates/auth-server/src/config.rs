@@ -60,6 +60,14 @@ pub struct Config {
     pub rate_limit_enabled: bool,
     pub limits: Limits,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `ADMIN_PORT`: when set, `/metrics` is served on this port (same host) and not on `PORT`.
+    pub admin_port: Option<u16>,
+    /// How long delivered and expired events are kept before the janitor deletes them.
+    pub event_retention: Duration,
+    /// How often the janitor runs.
+    pub janitor_interval: Duration,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
 }
 
 /// The webhook sink: `WEBHOOK_URL`, `WEBHOOK_SECRET` (`whsec_<base64>`, Standard Webhooks).
@@ -252,12 +260,23 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             store_cors: get("STORE_CORS").map(|v| list(&v)).unwrap_or_default(),
+            admin_port: get("ADMIN_PORT").map(|v| parse_num("ADMIN_PORT", Some(v), 0u16)).transpose()?,
+            event_retention: parse_duration(
+                "EVENT_RETENTION",
+                get("EVENT_RETENTION"),
+                Duration::from_secs(7 * 86_400),
+            )?,
+            janitor_interval: parse_duration("JANITOR_INTERVAL", get("JANITOR_INTERVAL"), Duration::from_secs(600))?,
+            shutdown_timeout: parse_duration("SHUTDOWN_TIMEOUT", get("SHUTDOWN_TIMEOUT"), Duration::from_secs(30))?,
             data_dir,
             database_url,
         };
         if config.event_lease.is_zero() || config.event_poll_interval.is_zero() {
             let key = if config.event_lease.is_zero() { "EVENT_LEASE" } else { "EVENT_POLL_INTERVAL" };
             return Err(invalid(key, "must be longer than zero"));
+        }
+        if config.janitor_interval.is_zero() {
+            return Err(invalid("JANITOR_INTERVAL", "must be longer than zero"));
         }
         if config.session_ttl.is_zero() {
             return Err(invalid("SESSION_TTL", "must be longer than zero"));
