@@ -38,6 +38,14 @@ layers:
 fmt:
     cargo fmt --all
 
+# Screenshot of /docs in Debian's headless Chromium, other hosts unreachable (docs/img/api-reference.png)
+docs-screenshot:
+    bash tools/docs-screenshot.sh
+
+# schemathesis against /openapi.json of a server it starts (venv under target/); fails on any finding
+api-conformance:
+    bash tools/api-conformance.sh
+
 # What CI runs
 ci:
     bash .ci/run

@@ -10,17 +10,30 @@ use crate::secret::{fill_random, SecretBox};
 use crate::AuthError;
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PassReport {
     pub delivered: usize,
     pub failed: usize,
     pub dead: usize,
     pub expired: usize,
+    /// The same outcomes per (sink, outcome): `delivered`, `failed`, `dead` or `expired`.
+    pub by_sink: std::collections::BTreeMap<(String, &'static str), usize>,
 }
 
 impl PassReport {
     pub fn is_empty(&self) -> bool {
         *self == PassReport::default()
+    }
+
+    fn count(&mut self, sink: &str, outcome: &'static str) {
+        let total = match outcome {
+            "delivered" => &mut self.delivered,
+            "failed" => &mut self.failed,
+            "dead" => &mut self.dead,
+            _ => &mut self.expired,
+        };
+        *total += 1;
+        *self.by_sink.entry((sink.to_string(), outcome)).or_default() += 1;
     }
 }
 
@@ -81,11 +94,21 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
     /// delay), dead (after the last attempt allowed) or expired (its token expired first). Then
     /// erases the secrets no delivery needs any more.
     pub fn run_pass(&self) -> Result<PassReport, AuthError> {
+        self.run_pass_while(|| true)
+    }
+
+    /// `run_pass`, stopping before the next delivery once `keep_going` says no (a shutdown):
+    /// the deliveries claimed and not attempted wait for their lease to end.
+    pub fn run_pass_while(&self, keep_going: impl Fn() -> bool) -> Result<PassReport, AuthError> {
         let now = self.clock.now();
         let mut report = PassReport::default();
         let lease_end = now + self.settings.lease;
         let claimed = self.outbox.claim_due(now, lease_end, self.settings.batch)?;
         for pending in claimed {
+            if !keep_going() {
+                log::info!("dispatcher pass stopped before its end: shutting down");
+                break;
+            }
             // Slow sinks used up the lease: leave the rest, so no other dispatcher that claims
             // them after the lease ends delivers them a second time.
             if self.clock.now() + self.settings.lease / 4 > lease_end {
@@ -96,7 +119,7 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
             if event.is_expired(self.clock.now()) {
                 self.outbox.record_expired(&event.id, sink_name, self.clock.now())?;
                 log::info!("event {} ({}) expired before delivery to {sink_name}", event.id, event.name);
-                report.expired += 1;
+                report.count(sink_name, "expired");
                 continue;
             }
             let outcome = match self.sinks.iter().find(|s| s.name() == sink_name) {
@@ -111,7 +134,7 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
                 Ok(()) => {
                     self.outbox.record_delivered(&event.id, sink_name, self.clock.now())?;
                     log::debug!("event {} ({}) delivered to {sink_name}", event.id, event.name);
-                    report.delivered += 1;
+                    report.count(sink_name, "delivered");
                 }
                 Err(error) if failures >= self.settings.max_attempts => {
                     self.outbox.record_dead(&event.id, sink_name, &error, self.clock.now())?;
@@ -122,7 +145,7 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
                         event.name,
                         event.id
                     );
-                    report.dead += 1;
+                    report.count(sink_name, "dead");
                 }
                 Err(error) => {
                     let next = self.clock.now() + self.settings.backoff(failures);
@@ -132,7 +155,7 @@ impl<O: EventOutbox, C: Clock> Dispatcher<O, C> {
                         event.id,
                         event.name
                     );
-                    report.failed += 1;
+                    report.count(sink_name, "failed");
                 }
             }
         }

@@ -48,9 +48,10 @@ pub enum AuthError {
     /// signal that a row with that key exists.
     #[error("{0}")]
     Duplicate(String),
-    /// Over a rate limit (429 with `Retry-After`).
-    #[error("too many requests, retry after {retry_after_secs} s")]
-    TooManyRequests { retry_after_secs: u64 },
+    /// Over a rate limit (429 with `Retry-After`); `limit` names which one (`client`,
+    /// `login_failures`, `login_failures_account`), for metrics.
+    #[error("too many requests ({limit}), retry after {retry_after_secs} s")]
+    TooManyRequests { limit: &'static str, retry_after_secs: u64 },
     /// A PostgreSQL serialization failure that survived the retries (409).
     #[error("the request conflicted with another request")]
     Conflict,

@@ -43,6 +43,7 @@ pub mod delivery;
 pub mod email;
 pub mod error;
 pub mod event;
+pub mod janitor;
 pub mod model;
 pub mod password;
 pub mod ports;

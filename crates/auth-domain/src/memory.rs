@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Map;
 
 use crate::event::{NewEvent, StoredEvent};
@@ -12,7 +12,8 @@ use crate::model::{
     PasswordResetCompletion, SessionRecord,
 };
 use crate::ports::{
-    CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, IdentityStore, PendingDelivery, SessionStore,
+    CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, Housekeeping, IdentityStore, PendingDelivery,
+    PurgeReport, SessionStore,
 };
 use crate::{AuthError, TokenRejection};
 
@@ -63,7 +64,7 @@ impl MemoryStore {
 }
 
 impl State {
-    fn write_event(&mut self, event: &NewEvent) {
+    pub(crate) fn write_event(&mut self, event: &NewEvent) {
         self.events.push(event.event.clone());
         for sink in &event.sinks {
             self.deliveries.push((
@@ -422,5 +423,28 @@ impl EventOutbox for MemoryStore {
             event.sealed_secret = None;
         }
         Ok(settled.len())
+    }
+}
+
+impl Housekeeping for MemoryStore {
+    fn purge(&self, now: DateTime<Utc>, event_retention: Duration) -> Result<PurgeReport, AuthError> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let (tokens, sessions) = (state.reset_tokens.len(), state.sessions.len());
+        state.reset_tokens.retain(|_, (_, expires_at)| *expires_at > now);
+        state.sessions.retain(|_, s| s.expires_at > now);
+        let cutoff = now.checked_sub_signed(event_retention).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let deliveries = &state.deliveries;
+        let settled = |id: &str| deliveries.iter().filter(|((e, _), _)| e == id).all(|(_, d)| d.delivered || d.expired);
+        let purged: Vec<String> =
+            state.events.iter().filter(|e| e.created_at < cutoff && settled(&e.id)).map(|e| e.id.clone()).collect();
+        state.events.retain(|e| !purged.contains(&e.id));
+        state.deliveries.retain(|((e, _), _)| !purged.contains(e));
+        Ok(PurgeReport {
+            reset_tokens: tokens - state.reset_tokens.len(),
+            sessions: sessions - state.sessions.len(),
+            events: purged.len(),
+            rate_limits: 0,
+        })
     }
 }

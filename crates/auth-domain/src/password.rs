@@ -174,10 +174,30 @@ fn bounded_for_estimate(raw: &str) -> Cow<'_, str> {
 
 /// bcrypt at a configured cost, with a dummy hash of the same cost so that a login for an
 /// unknown email costs what a wrong password costs.
+///
+/// The dummy hash (one bcrypt hash at `cost`, about 0.3 s at cost 12) is computed on a
+/// background thread started by `new`, so that start-up does not wait for it. The first
+/// verification that needs it before it is ready waits for it (or computes it, if the thread has
+/// not started yet): an unknown email never costs less than a full verification.
 #[derive(Clone)]
 pub struct PasswordHasher {
     cost: u32,
-    dummy_hash: String,
+    dummy: std::sync::Arc<DummyHash>,
+}
+
+/// The dummy hash, computed once from a random filler.
+struct DummyHash {
+    cost: u32,
+    filler: String,
+    hash: std::sync::OnceLock<String>,
+}
+
+impl DummyHash {
+    /// The hash, computed here if no one has yet (a caller arriving while another thread
+    /// computes it waits for that thread). Empty if bcrypt failed, which a valid cost rules out.
+    fn get(&self) -> &str {
+        self.hash.get_or_init(|| bcrypt::hash(&self.filler, self.cost).unwrap_or_default())
+    }
 }
 
 impl fmt::Debug for PasswordHasher {
@@ -187,15 +207,24 @@ impl fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// Builds a hasher; computes the dummy hash (one hash at `cost`).
+    /// Builds a hasher and starts computing the dummy hash (one hash at `cost`) in the background.
     pub fn new(cost: u32) -> Result<PasswordHasher, AuthError> {
         if !(4..=31).contains(&cost) {
             return Err(AuthError::Unexpected(format!("bcrypt cost {cost} is outside 4..=31")));
         }
         let mut filler = [0u8; 24];
         crate::secret::fill_random(&mut filler)?;
-        let dummy_hash = bcrypt::hash(hex::encode(filler), cost).map_err(|e| AuthError::unexpected("bcrypt", e))?;
-        Ok(PasswordHasher { cost, dummy_hash })
+        let dummy =
+            std::sync::Arc::new(DummyHash { cost, filler: hex::encode(filler), hash: std::sync::OnceLock::new() });
+        let background = dummy.clone();
+        let spawned = std::thread::Builder::new().name("dummy-hash".into()).spawn(move || {
+            background.get();
+        });
+        if let Err(e) = spawned {
+            // The first unknown-email login computes it instead.
+            log::warn!("could not start the dummy hash thread: {e}");
+        }
+        Ok(PasswordHasher { cost, dummy })
     }
 
     pub fn cost(&self) -> u32 {
@@ -228,10 +257,23 @@ impl PasswordHasher {
         }
     }
 
-    /// Spends one verification at the configured cost and discards the result.
+    /// Spends one verification at the configured cost and discards the result (after waiting
+    /// for the dummy hash if it is not ready yet).
     pub fn verify_dummy(&self, password: &Password) {
-        let bytes = password.as_bytes();
-        let _ = bcrypt::verify(&bytes[..bytes.len().min(MAX_PASSWORD_BYTES)], &self.dummy_hash);
+        let bytes = &password.as_bytes()[..password.as_bytes().len().min(MAX_PASSWORD_BYTES)];
+        let dummy = self.dummy.get();
+        if dummy.is_empty() {
+            // No dummy hash (bcrypt failed): a hash at the same cost costs the same.
+            let _ = bcrypt::hash(bytes, self.cost);
+        } else {
+            let _ = bcrypt::verify(bytes, dummy);
+        }
+    }
+
+    /// Waits until the dummy hash is ready (computing it here if needed). For measurements that
+    /// must not share the CPU with it; a login never needs to call this.
+    pub fn wait_for_dummy(&self) {
+        self.dummy.get();
     }
 
     /// Whether a stored hash was made at another cost (and should be replaced after a login).
@@ -392,6 +434,18 @@ mod tests {
         assert!(!hasher.verify(&p, "not a hash"));
         assert!(!hasher.needs_rehash(&hash));
         assert!(PasswordHasher::new(5).unwrap().needs_rehash(&hash));
+    }
+
+    #[test]
+    fn the_dummy_hash_has_the_configured_cost_and_is_computed_once() {
+        let hasher = PasswordHasher::new(5).unwrap();
+        // Right after `new`: waits for (or computes) the dummy hash, never skips the work.
+        hasher.verify_dummy(&Password::unchecked("anything".into()));
+        let first = hasher.dummy.get().to_string();
+        assert!(first.starts_with("$2b$05$"), "{first}");
+        assert!(!hasher.needs_rehash(&first));
+        hasher.wait_for_dummy();
+        assert_eq!(hasher.clone().dummy.get(), first, "clones share the one dummy hash");
     }
 
     #[test]

@@ -60,14 +60,14 @@ pub enum Decision {
 }
 
 impl Decision {
-    /// `AuthError::TooManyRequests` when limited.
-    pub fn check(self) -> Result<(), AuthError> {
+    /// `AuthError::TooManyRequests` when limited; `limit` names the limit.
+    pub fn check(self, limit: &'static str) -> Result<(), AuthError> {
         match self {
             Decision::Allowed => Ok(()),
             Decision::Limited { retry_after } => {
                 // Rounded up: a client that waits exactly this long finds a token.
                 let secs = (retry_after.num_milliseconds().max(0) as u64).div_ceil(1000).max(1);
-                Err(AuthError::TooManyRequests { retry_after_secs: secs })
+                Err(AuthError::TooManyRequests { limit, retry_after_secs: secs })
             }
         }
     }
@@ -86,6 +86,15 @@ pub trait RateLimiter: Send + Sync {
 
     /// Forgets the bucket `key` (it is full again).
     fn reset(&self, key: &str) -> Result<(), AuthError>;
+
+    /// Forgets the buckets not taken from for `idle` or longer at `now`; returns how many. With
+    /// `idle` at least the longest window of the limits in use (`Limits::longest_window`), those
+    /// buckets are full again (a bucket refills completely within its window), so forgetting
+    /// them changes no decision. The janitor calls it; the default keeps nothing to forget.
+    fn prune(&self, now: DateTime<Utc>, idle: Duration) -> Result<usize, AuthError> {
+        let _ = (now, idle);
+        Ok(0)
+    }
 }
 
 /// No limits at all (`RATE_LIMIT_ENABLED=false`).
@@ -121,8 +130,9 @@ impl InMemoryRateLimiter {
         }
     }
 
-    /// Drops full buckets, so memory follows the active keys only.
-    fn prune(buckets: &mut HashMap<String, (f64, DateTime<Utc>)>, now: DateTime<Utc>) {
+    /// Drops day-old buckets when there are very many, between two janitor passes
+    /// (`RateLimiter::prune`), so memory follows the active keys only.
+    fn shed_if_crowded(buckets: &mut HashMap<String, (f64, DateTime<Utc>)>, now: DateTime<Utc>) {
         if buckets.len() > 10_000 {
             buckets.retain(|_, (_, at)| now - *at < Duration::hours(24));
         }
@@ -137,7 +147,7 @@ impl RateLimiter for InMemoryRateLimiter {
             return Ok(Decision::Limited { retry_after: limit.wait_for_token(tokens) });
         }
         buckets.insert(key.to_string(), (tokens - 1.0, now));
-        Self::prune(&mut buckets, now);
+        Self::shed_if_crowded(&mut buckets, now);
         Ok(Decision::Allowed)
     }
 
@@ -155,6 +165,13 @@ impl RateLimiter for InMemoryRateLimiter {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         Ok(())
     }
+
+    fn prune(&self, now: DateTime<Utc>, idle: Duration) -> Result<usize, AuthError> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let before = buckets.len();
+        buckets.retain(|_, (_, at)| now - *at < idle);
+        Ok(before - buckets.len())
+    }
 }
 
 impl<T: RateLimiter + ?Sized> RateLimiter for std::sync::Arc<T> {
@@ -166,6 +183,9 @@ impl<T: RateLimiter + ?Sized> RateLimiter for std::sync::Arc<T> {
     }
     fn reset(&self, key: &str) -> Result<(), AuthError> {
         (**self).reset(key)
+    }
+    fn prune(&self, now: DateTime<Utc>, idle: Duration) -> Result<usize, AuthError> {
+        (**self).prune(now, idle)
     }
 }
 
@@ -199,7 +219,7 @@ mod tests {
         assert_eq!(limiter.take("other", &limit, t0).unwrap(), Decision::Allowed, "keys are separate");
         limiter.reset("k").unwrap();
         assert_eq!(limiter.peek("k", &limit, t0).unwrap(), Decision::Allowed);
-        let err = Decision::Limited { retry_after: Duration::milliseconds(300) }.check().unwrap_err();
-        assert!(matches!(err, AuthError::TooManyRequests { retry_after_secs: 1 }));
+        let err = Decision::Limited { retry_after: Duration::milliseconds(300) }.check("client").unwrap_err();
+        assert!(matches!(err, AuthError::TooManyRequests { limit: "client", retry_after_secs: 1 }));
     }
 }

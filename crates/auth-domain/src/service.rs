@@ -58,6 +58,17 @@ pub struct Limits {
     pub reset_interval: Duration,
 }
 
+impl Limits {
+    /// The longest window of any limit: a bucket untouched this long is full again, whatever
+    /// its limit (what the janitor waits before it forgets a bucket).
+    pub fn longest_window(&self) -> Duration {
+        [self.per_client.window, self.login_failures.window, self.login_failures_account.window, self.reset_interval]
+            .into_iter()
+            .max()
+            .unwrap_or_else(Duration::zero)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -156,7 +167,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     /// change-password): `TooManyRequests` once spent. `client` is the client's address key.
     pub fn admit(&self, client: &str) -> Result<(), AuthError> {
         let key = Self::bucket("client", &[client]);
-        self.limiter.take(&key, &self.settings.limits.per_client, self.clock.now())?.check()
+        self.limiter.take(&key, &self.settings.limits.per_client, self.clock.now())?.check("client")
     }
 
     /// Wakes the dispatcher after every committed event.
@@ -257,8 +268,8 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         let limits = &self.settings.limits;
         let now = self.clock.now();
         // Checked for every email alike, known or not, before any work.
-        self.limiter.peek(&pair, &limits.login_failures, now)?.check()?;
-        self.limiter.peek(&account, &limits.login_failures_account, now)?.check()?;
+        self.limiter.peek(&pair, &limits.login_failures, now)?.check("login_failures")?;
+        self.limiter.peek(&account, &limits.login_failures_account, now)?.check("login_failures_account")?;
         match self.verify_credentials(scope, &key, password) {
             Ok(token) => {
                 self.limiter.reset(&pair)?;

@@ -31,6 +31,24 @@ pub struct AuthClaims {
     pub purpose: Option<String>,
 }
 
+/// `AuthClaims` as they are signed, borrowed: the same fields, names and order (`purpose` is
+/// never serialized), so the JSON is the same byte for byte.
+#[derive(Serialize)]
+struct AuthClaimsRef<'a> {
+    actor_id: &'a str,
+    actor_type: &'a str,
+    auth_identity_id: &'a str,
+    auth_provider: &'a str,
+    mfa_enabled: bool,
+    mfa_challenge_completed_at: Option<&'a str>,
+    app_metadata: &'a Map<String, Value>,
+    user_metadata: &'a Map<String, Value>,
+    iat: i64,
+    exp: i64,
+    stamp: &'a str,
+    tenant: &'a str,
+}
+
 /// What an auth token is made from.
 #[derive(Debug, Clone)]
 pub struct AuthTokenInput {
@@ -121,20 +139,20 @@ impl TokenCodec {
 
     pub fn issue_auth(&self, input: &AuthTokenInput, now: DateTime<Utc>) -> Result<String, AuthError> {
         let iat = now.timestamp();
-        let claims = AuthClaims {
-            actor_id: input.actor_id.clone(),
-            actor_type: input.actor_type.clone(),
-            auth_identity_id: input.auth_identity_id.clone(),
-            auth_provider: input.auth_provider.clone(),
+        // The claims by reference: nothing of `input` is copied to sign it.
+        let claims = AuthClaimsRef {
+            actor_id: &input.actor_id,
+            actor_type: &input.actor_type,
+            auth_identity_id: &input.auth_identity_id,
+            auth_provider: &input.auth_provider,
             mfa_enabled: false,
             mfa_challenge_completed_at: None,
-            app_metadata: input.app_metadata.clone(),
-            user_metadata: input.user_metadata.clone(),
+            app_metadata: &input.app_metadata,
+            user_metadata: &input.user_metadata,
             iat,
             exp: iat + self.auth_ttl.num_seconds(),
-            stamp: input.stamp.clone(),
-            tenant: input.tenant.clone(),
-            purpose: None,
+            stamp: &input.stamp,
+            tenant: &input.tenant,
         };
         self.sign(&claims)
     }
@@ -261,6 +279,34 @@ mod tests {
                 "tenant"
             ]
         );
+    }
+
+    #[test]
+    fn the_signed_claims_are_the_json_of_auth_claims_byte_for_byte() {
+        let now = Utc::now();
+        let mut i = input();
+        i.actor_id = "cus_1".into();
+        i.app_metadata.insert("customer_id".into(), "cus_1".into());
+        i.user_metadata.insert("x\"y".into(), Value::from(vec![1, 2]));
+        let token = codec(b"k", &[]).issue_auth(&i, now).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let signed = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let owned = AuthClaims {
+            actor_id: i.actor_id.clone(),
+            actor_type: i.actor_type.clone(),
+            auth_identity_id: i.auth_identity_id.clone(),
+            auth_provider: i.auth_provider.clone(),
+            mfa_enabled: false,
+            mfa_challenge_completed_at: None,
+            app_metadata: i.app_metadata.clone(),
+            user_metadata: i.user_metadata.clone(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + Duration::days(1).num_seconds(),
+            stamp: i.stamp.clone(),
+            tenant: i.tenant.clone(),
+            purpose: None,
+        };
+        assert_eq!(signed, serde_json::to_string(&owned).unwrap());
     }
 
     #[test]

@@ -56,6 +56,20 @@ fn parse(bytes: &[u8]) -> Result<JsonBody, ApiError> {
     }
 }
 
+/// The 400s of the parser on every route that reads a body, for the OpenAPI document: each is
+/// the answer to a sample body, so the document shows the real wording.
+pub(crate) fn error_examples() -> Vec<(&'static str, &'static str, Value)> {
+    let samples: [(&'static str, &'static str, &[u8]); 3] = [
+        ("not_json", "The body is not valid JSON", b"{\"email\":"),
+        ("not_an_object", "The body is JSON but not an object", b"[]"),
+        ("key_twice", "A key appears twice", br#"{"email":"a@example.com","email":"b@example.com"}"#),
+    ];
+    samples
+        .into_iter()
+        .filter_map(|(name, summary, sample)| parse(sample).err().map(|e| (name, summary, e.json_body())))
+        .collect()
+}
+
 /// A JSON value parsed strictly: a key twice in one object is refused (a lenient parser keeps
 /// one of them silently, and a proxy in front may have kept the other).
 struct Strict(Value);

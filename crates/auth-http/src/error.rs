@@ -23,11 +23,21 @@ pub struct ApiError {
     negotiated: bool,
     /// Seconds for `Retry-After` (429).
     retry_after: Option<u64>,
+    /// Which rate limit answered 429 (for metrics).
+    limit: Option<&'static str>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, kind, code: None, message: message.into(), negotiated: false, retry_after: None }
+        ApiError {
+            status,
+            kind,
+            code: None,
+            message: message.into(),
+            negotiated: false,
+            retry_after: None,
+            limit: None,
+        }
     }
 
     pub fn invalid_data(message: impl Into<String>) -> ApiError {
@@ -62,7 +72,12 @@ impl ApiError {
         self.status
     }
 
-    fn json_body(&self) -> Value {
+    /// The rate limit that refused the request, on a 429.
+    pub fn limit(&self) -> Option<&'static str> {
+        self.limit
+    }
+
+    pub(crate) fn json_body(&self) -> Value {
         let mut body = Map::new();
         if let Some(code) = self.code {
             body.insert("code".into(), code.into());
@@ -94,8 +109,9 @@ impl From<AuthError> for ApiError {
                 code: Some("invalid_request_error"),
                 ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "duplicate_error", m)
             },
-            AuthError::TooManyRequests { retry_after_secs } => ApiError {
+            AuthError::TooManyRequests { limit, retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs),
+                limit: Some(limit),
                 ..ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_requests",
@@ -206,7 +222,7 @@ mod tests {
             (AuthError::NotFound("x".into()), 404, json!({"type":"not_found","message":"x"})),
             (AuthError::Conflict, 409, json!({"code":"unknown_error","type":"conflict","message":CONFLICT_MESSAGE})),
             (
-                AuthError::TooManyRequests { retry_after_secs: 7 },
+                AuthError::TooManyRequests { limit: "client", retry_after_secs: 7 },
                 429,
                 json!({"type":"too_many_requests","message":"Too many requests. Retry after 7 seconds."}),
             ),

@@ -8,6 +8,9 @@ mod body;
 mod client;
 mod credentials;
 mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod request_id;
 mod routes;
 mod settings;
 mod state;
@@ -15,18 +18,18 @@ mod state;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App};
 
 pub use error::{cause_chain, ApiError};
 pub use settings::{CookieSettings, HttpSettings, SESSION_COOKIE};
-pub use state::{AppService, AppState};
+pub use state::{AppService, AppState, Readiness};
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The application: every route, the JSON 404 and 405, the negotiated 401 and the body limit.
-/// The server adds its own middleware (access log) around it.
+/// The application: every route, the JSON 404 and 405, the negotiated 401, the body limit, the
+/// request id and the request metrics. The server adds its own middleware (access log) around it.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -43,6 +46,28 @@ pub fn app(
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .wrap(ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, error::negotiate_unauthorized))
+        .wrap(from_fn(metrics::observe))
+        .wrap(from_fn(request_id::assign))
         .configure(|cfg| routes::configure(cfg, &settings))
+        .default_service(web::to(routes::not_found))
+}
+
+/// The admin application of `ADMIN_PORT`: `/metrics`, `/health` and `/ready`, nothing else.
+pub fn admin_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .wrap(from_fn(request_id::assign))
+        .configure(routes::probes)
+        .configure(routes::metrics)
         .default_service(web::to(routes::not_found))
 }

@@ -23,6 +23,8 @@ pub struct HttpSettings {
     pub store_cors: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether `/metrics` is served with the API (`false` when an admin port serves it).
+    pub public_metrics: bool,
 }
 
 impl CookieSettings {

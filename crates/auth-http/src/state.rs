@@ -1,4 +1,5 @@
-//! What every handler shares: the service and the hashing semaphore.
+//! What every handler shares: the service, the hashing semaphore, the metrics and the readiness
+//! probe.
 
 use std::sync::Arc;
 
@@ -10,18 +11,32 @@ use auth_domain::service::AuthService;
 use auth_domain::AuthError;
 
 use crate::credentials::Presented;
+use crate::metrics::Metrics;
+use crate::request_id;
 use crate::settings::HttpSettings;
 use crate::ApiError;
 use auth_domain::service::Authenticated;
 
+mod hashing;
+
 /// The service as the HTTP layer holds it: over any store and clock.
 pub type AppService = AuthService<Arc<dyn AuthStore>, Arc<dyn Clock>>;
+
+/// Whether the instance can serve: its database answers and its schema is migrated.
+pub trait Readiness: Send + Sync {
+    /// `Err(reason)` while not ready (the reason is logged, never sent to the client).
+    fn check(&self) -> Result<(), String>;
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<AppService>,
     pub settings: Arc<HttpSettings>,
+    pub metrics: Arc<Metrics>,
+    pub readiness: Option<Arc<dyn Readiness>>,
     hashing: Arc<Semaphore>,
+    /// The threads that hash (as many as permits), apart from the blocking pool.
+    hash_pool: Arc<hashing::HashPool>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -33,7 +48,26 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// `hash_concurrency`: how many password hashes run at once (the rest queue, asynchronously).
     pub fn new(service: Arc<AppService>, settings: HttpSettings, hash_concurrency: usize) -> AppState {
-        AppState { service, settings: Arc::new(settings), hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))) }
+        AppState {
+            service,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+            readiness: None,
+            hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
+            hash_pool: Arc::new(hashing::HashPool::new(hash_concurrency.max(1))),
+        }
+    }
+
+    /// Records into `metrics` (shared with the server's own collectors).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> AppState {
+        self.metrics = metrics;
+        self
+    }
+
+    /// `/ready` asks `probe` (without one, ready when the process answers).
+    pub fn with_readiness(mut self, probe: Arc<dyn Readiness>) -> AppState {
+        self.readiness = Some(probe);
+        self
     }
 
     /// Checks the presented credentials (session first, then bearer) on the blocking pool, then
@@ -57,21 +91,45 @@ impl AppState {
         F: FnOnce(&AppService) -> Result<T, AuthError> + Send + 'static,
     {
         let service = self.service.clone();
-        match web::block(move || use_case(&service)).await {
+        let id = request_id::current();
+        match web::block(move || request_id::in_scope(id, || use_case(&service))).await {
             Ok(result) => result.map_err(ApiError::from),
             Err(e) => Err(AuthError::unexpected("blocking task", e).into()),
         }
     }
 
-    /// Runs a use case that hashes: a permit is taken first (waiting without a thread), so no
-    /// more than `hash_concurrency` blocking threads hash at once and other requests keep flowing.
+    /// Runs a use case that hashes: a permit is taken first (waiting without a thread), then the
+    /// use case runs on a hashing thread (`hashing::HashPool`, lower priority), not on the
+    /// blocking pool, so refreshes and other database work keep flowing. The permit goes with the
+    /// work and is released when the hash ends, even if the client has gone meanwhile, so no more
+    /// than `hash_concurrency` hashes ever run; a request dropped while it waits for a permit
+    /// (its client disconnected) never hashes.
     pub async fn hashing<T, F>(&self, use_case: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&AppService) -> Result<T, AuthError> + Send + 'static,
     {
-        let _permit =
-            self.hashing.acquire().await.map_err(|e| ApiError::from(AuthError::unexpected("hashing queue", e)))?;
-        self.blocking(use_case).await
+        let waiting = self.metrics.hash_wait();
+        let permit = self
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::from(AuthError::unexpected("hashing queue", e)))?;
+        drop(waiting);
+        let started = std::time::Instant::now();
+        let service = self.service.clone();
+        let id = request_id::current();
+        let work = self.hash_pool.run(move || {
+            let result = request_id::in_scope(id, || use_case(&service));
+            drop(permit);
+            result
+        });
+        let result = match work.await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(e) => Err(AuthError::Unexpected(format!("hashing task: {e}")).into()),
+        };
+        self.metrics.observe_hash(started.elapsed().as_secs_f64());
+        result
     }
 }

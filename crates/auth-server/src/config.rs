@@ -309,6 +309,609 @@ impl Config {
     }
 }
 
+/// How `xclade-auth config` shows a key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redact {
+    /// Shown as it is.
+    No,
+    /// A secret: only `[redacted]` is shown when it is set.
+    Value,
+    /// A URL: a password in `user:password@` and in `password=` query parameters is replaced.
+    UrlPassword,
+    /// NATS URLs (comma-separated): as `UrlPassword`, and a lone `token@` is replaced too.
+    UrlCredentials,
+}
+
+/// One environment variable of the server. [`KEYS`] is the single list: `--help` renders it,
+/// `xclade-auth config` prints it, and a test checks it against `Config::from_lookup` and
+/// docs/configuration.md.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    /// The section of docs/configuration.md that documents the key.
+    pub group: &'static str,
+    /// The default, as text (`unset` when there is none).
+    pub default: &'static str,
+    /// One line for `--help`; docs/configuration.md has the details.
+    pub description: &'static str,
+    pub redact: Redact,
+    /// The effective value in a parsed configuration; `None` when unset or not used.
+    pub value: fn(&Config) -> Option<String>,
+}
+
+pub const REDACTED: &str = "[redacted]";
+
+const SERVER: &str = "Server and database";
+const TOKENS: &str = "Tokens and passwords";
+const LIMITS: &str = "Abuse limits";
+const EVENTS: &str = "Events";
+const SESSIONS: &str = "Sessions, cookies and storefronts";
+
+/// Every environment variable of the server, in the order of docs/configuration.md. `RUST_LOG`
+/// (read by env_logger) and the `XCLADE_*` variables of the test suite are not server settings
+/// and are not listed.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "HOST",
+        group: SERVER,
+        default: "127.0.0.1",
+        description: "listen address",
+        redact: Redact::No,
+        value: |c| Some(c.host.clone()),
+    },
+    Key {
+        name: "PORT",
+        group: SERVER,
+        default: "9000",
+        description: "listen port; 0 picks a free port",
+        redact: Redact::No,
+        value: |c| Some(c.port.to_string()),
+    },
+    Key {
+        name: "HTTP_WORKERS",
+        group: SERVER,
+        default: "number of cores",
+        description: "HTTP worker threads (at least 1)",
+        redact: Redact::No,
+        value: |c| Some(c.http_workers.to_string()),
+    },
+    Key {
+        name: "DATA_DIR",
+        group: SERVER,
+        default: "./data",
+        description: "holds the default SQLite file and the generated jwt-secret",
+        redact: Redact::No,
+        value: |c| Some(c.data_dir.display().to_string()),
+    },
+    Key {
+        name: "DATABASE_URL",
+        group: SERVER,
+        default: "DATA_DIR/xclade-auth.sqlite",
+        description: "postgres://… selects PostgreSQL; anything else is a SQLite path (also sqlite://path)",
+        redact: Redact::UrlPassword,
+        value: |c| {
+            Some(match &c.database_url {
+                DatabaseUrl::Postgres(url) => url.clone(),
+                DatabaseUrl::Sqlite(path) => path.display().to_string(),
+            })
+        },
+    },
+    Key {
+        name: "DATABASE_POOL_SIZE",
+        group: SERVER,
+        default: "10",
+        description: "maximum database connections (at least 1)",
+        redact: Redact::No,
+        value: |c| Some(c.database_pool_size.to_string()),
+    },
+    Key {
+        name: "DATABASE_TIMEOUT",
+        group: SERVER,
+        default: "5s",
+        description: "how long a request waits for a pooled connection",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.database_timeout)),
+    },
+    Key {
+        name: "MIGRATE_ON_START",
+        group: SERVER,
+        default: "true",
+        description: "serve and user create apply pending migrations first",
+        redact: Redact::No,
+        value: |c| Some(c.migrate_on_start.to_string()),
+    },
+    Key {
+        name: "ADMIN_PORT",
+        group: SERVER,
+        default: "unset",
+        description: "serve /metrics on this port (same HOST) instead of PORT",
+        redact: Redact::No,
+        value: |c| c.admin_port.map(|p| p.to_string()),
+    },
+    Key {
+        name: "SHUTDOWN_TIMEOUT",
+        group: SERVER,
+        default: "30s",
+        description: "on SIGTERM or SIGINT, how long requests in flight may take to finish",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.shutdown_timeout)),
+    },
+    Key {
+        name: "JWT_SECRET",
+        group: TOKENS,
+        default: "SQLite: generated into DATA_DIR/jwt-secret; PostgreSQL: required",
+        description: "HS256 signing secret, used byte for byte",
+        redact: Redact::Value,
+        value: |c| c.jwt_secret.as_ref().map(|_| REDACTED.to_string()),
+    },
+    Key {
+        name: "JWT_SECRET_PREVIOUS",
+        group: TOKENS,
+        default: "unset",
+        description: "comma-separated earlier secrets, still accepted for verification (rotation)",
+        redact: Redact::Value,
+        value: |c| (!c.jwt_secret_previous.is_empty()).then(|| REDACTED.to_string()),
+    },
+    Key {
+        name: "JWT_EXPIRES_IN",
+        group: TOKENS,
+        default: "1d",
+        description: "auth token lifetime",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.jwt_expires_in)),
+    },
+    Key {
+        name: "JWT_LEEWAY",
+        group: TOKENS,
+        default: "30s",
+        description: "tolerated clock skew for exp and iat",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.jwt_leeway)),
+    },
+    Key {
+        name: "BCRYPT_COST",
+        group: TOKENS,
+        default: "12",
+        description: "bcrypt cost, 4..=31",
+        redact: Redact::No,
+        value: |c| Some(c.bcrypt_cost.to_string()),
+    },
+    Key {
+        name: "HASH_CONCURRENCY",
+        group: TOKENS,
+        default: "number of cores",
+        description: "bcrypt operations at once (at least 1)",
+        redact: Redact::No,
+        value: |c| Some(c.hash_concurrency.to_string()),
+    },
+    Key {
+        name: "PASSWORD_MIN_LENGTH",
+        group: TOKENS,
+        default: "8",
+        description: "minimum password length in characters (at least 1)",
+        redact: Redact::No,
+        value: |c| Some(c.password_min_length.to_string()),
+    },
+    Key {
+        name: "PASSWORD_MIN_STRENGTH",
+        group: TOKENS,
+        default: "2",
+        description: "minimum zxcvbn score, 0..=4; 0 turns the check off",
+        redact: Redact::No,
+        value: |c| Some(c.password_min_strength.to_string()),
+    },
+    Key {
+        name: "ACTOR_TYPES",
+        group: TOKENS,
+        default: "customer,user",
+        description: "allowed {actor} values, comma-separated",
+        redact: Redact::No,
+        value: |c| Some(c.actor_types.join(",")),
+    },
+    Key {
+        name: "RATE_LIMIT_ENABLED",
+        group: LIMITS,
+        default: "true",
+        description: "false turns every limit below off",
+        redact: Redact::No,
+        value: |c| Some(c.rate_limit_enabled.to_string()),
+    },
+    Key {
+        name: "RATE_LIMIT_PER_IP",
+        group: LIMITS,
+        default: "60/1m",
+        description: "requests per client to register, login, reset-password, update, change-password",
+        redact: Redact::No,
+        value: |c| Some(fmt_limit(c.limits.per_client)),
+    },
+    Key {
+        name: "LOGIN_FAILURE_LIMIT",
+        group: LIMITS,
+        default: "5/15m",
+        description: "failed logins per (email, client)",
+        redact: Redact::No,
+        value: |c| Some(fmt_limit(c.limits.login_failures)),
+    },
+    Key {
+        name: "LOGIN_FAILURE_LIMIT_ACCOUNT",
+        group: LIMITS,
+        default: "20/1h",
+        description: "failed logins per email, from every client",
+        redact: Redact::No,
+        value: |c| Some(fmt_limit(c.limits.login_failures_account)),
+    },
+    Key {
+        name: "RESET_PASSWORD_INTERVAL",
+        group: LIMITS,
+        default: "60s",
+        description: "at most one reset per email in this time",
+        redact: Redact::No,
+        value: |c| c.limits.reset_interval.to_std().ok().map(fmt_duration),
+    },
+    Key {
+        name: "TRUSTED_PROXIES",
+        group: LIMITS,
+        default: "unset",
+        description: "addresses and CIDRs whose X-Forwarded-For is believed",
+        redact: Redact::No,
+        value: |c| {
+            (!c.trusted_proxies.is_empty())
+                .then(|| c.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+        },
+    },
+    Key {
+        name: "RESET_PASSWORD_URL",
+        group: EVENTS,
+        default: DEFAULT_RESET_PASSWORD_URL,
+        description: "reset link template of the email and log sinks ({token}, {email})",
+        redact: Redact::No,
+        value: |c| Some(c.reset_password_url.clone()),
+    },
+    Key {
+        name: "EVENTS_FILE",
+        group: EVENTS,
+        default: "unset",
+        description: "file sink: appends every event as one line of JSON",
+        redact: Redact::No,
+        value: |c| c.events_file.as_ref().map(|p| p.display().to_string()),
+    },
+    Key {
+        name: "LOG_SINK",
+        group: EVENTS,
+        default: "on with SQLite when no other sink is on",
+        description: "true or false: forces the development log sink (prints reset links) on or off",
+        redact: Redact::No,
+        value: |c| c.log_sink.map(|on| on.to_string()),
+    },
+    Key {
+        name: "WEBHOOK_URL",
+        group: EVENTS,
+        default: "unset",
+        description: "webhook sink: POSTs every event here (needs WEBHOOK_SECRET)",
+        redact: Redact::UrlPassword,
+        value: |c| c.webhook.as_ref().map(|w| w.url.clone()),
+    },
+    Key {
+        name: "WEBHOOK_SECRET",
+        group: EVENTS,
+        default: "unset",
+        description: "whsec_<base64> signing key; required with WEBHOOK_URL",
+        redact: Redact::Value,
+        value: |c| c.webhook.as_ref().map(|_| REDACTED.to_string()),
+    },
+    Key {
+        name: "WEBHOOK_TIMEOUT",
+        group: EVENTS,
+        default: "10s",
+        description: "time limit of one webhook request (read only with WEBHOOK_URL)",
+        redact: Redact::No,
+        value: |c| c.webhook.as_ref().map(|w| fmt_duration(w.timeout)),
+    },
+    Key {
+        name: "SMTP_URL",
+        group: EVENTS,
+        default: "unset",
+        description: "email sink: smtps://[user:password@]host[:port] (needs EMAIL_FROM)",
+        redact: Redact::UrlPassword,
+        value: |c| c.email.as_ref().map(|e| e.smtp_url.clone()),
+    },
+    Key {
+        name: "EMAIL_FROM",
+        group: EVENTS,
+        default: "unset",
+        description: "the sender address; required with SMTP_URL",
+        redact: Redact::No,
+        value: |c| c.email.as_ref().map(|e| e.from.clone()),
+    },
+    Key {
+        name: "NATS_URL",
+        group: EVENTS,
+        default: "unset",
+        description: "NATS JetStream sink: nats://[user:password@|token@]host[:port], comma-separated",
+        redact: Redact::UrlCredentials,
+        value: |c| c.nats.as_ref().map(|n| n.url.clone()),
+    },
+    Key {
+        name: "NATS_SUBJECT",
+        group: EVENTS,
+        default: "xclade.auth.events",
+        description: "the subject events are published to (read only with NATS_URL)",
+        redact: Redact::No,
+        value: |c| c.nats.as_ref().map(|n| n.subject.clone()),
+    },
+    Key {
+        name: "EVENT_MAX_ATTEMPTS",
+        group: EVENTS,
+        default: "10",
+        description: "attempts per sink before a delivery is dead",
+        redact: Redact::No,
+        value: |c| Some(c.event_max_attempts.to_string()),
+    },
+    Key {
+        name: "EVENT_RETRY_INITIAL",
+        group: EVENTS,
+        default: "1s",
+        description: "delay after the first failed attempt; it doubles, up to 10 minutes",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.event_retry_delay)),
+    },
+    Key {
+        name: "EVENT_LEASE",
+        group: EVENTS,
+        default: "60s",
+        description: "how long a dispatcher's claim holds before another instance may take it",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.event_lease)),
+    },
+    Key {
+        name: "EVENT_POLL_INTERVAL",
+        group: EVENTS,
+        default: "500ms",
+        description: "pause between dispatcher passes when nothing wakes it",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.event_poll_interval)),
+    },
+    Key {
+        name: "EVENT_RETENTION",
+        group: EVENTS,
+        default: "7d",
+        description: "the janitor deletes delivered and expired events older than this",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.event_retention)),
+    },
+    Key {
+        name: "JANITOR_INTERVAL",
+        group: EVENTS,
+        default: "10m",
+        description: "how often the janitor runs",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.janitor_interval)),
+    },
+    Key {
+        name: "SESSION_TTL",
+        group: SESSIONS,
+        default: "10h",
+        description: "lifetime of a cookie session",
+        redact: Redact::No,
+        value: |c| Some(fmt_duration(c.session_ttl)),
+    },
+    Key {
+        name: "COOKIE_SECURE",
+        group: SESSIONS,
+        default: "auto",
+        description: "auto, true or false; auto: Secure unless HOST is a loopback address",
+        redact: Redact::No,
+        value: |c| {
+            Some(
+                match c.cookie_secure {
+                    CookieSecure::Auto => "auto",
+                    CookieSecure::Always => "true",
+                    CookieSecure::Never => "false",
+                }
+                .to_string(),
+            )
+        },
+    },
+    Key {
+        name: "COOKIE_SAMESITE",
+        group: SESSIONS,
+        default: "lax",
+        description: "lax, strict or none (none forces Secure)",
+        redact: Redact::No,
+        value: |c| {
+            Some(
+                match c.cookie_same_site {
+                    CookieSameSite::Lax => "lax",
+                    CookieSameSite::Strict => "strict",
+                    CookieSameSite::None => "none",
+                }
+                .to_string(),
+            )
+        },
+    },
+    Key {
+        name: "STORE_PUBLISHABLE_KEYS",
+        group: SESSIONS,
+        default: "unset",
+        description: "comma-separated; when set, /store requests must send one in x-publishable-api-key",
+        redact: Redact::No,
+        value: |c| c.store_publishable_keys.as_ref().map(|keys| keys.join(",")),
+    },
+    Key {
+        name: "AUTH_CORS",
+        group: SESSIONS,
+        default: "unset",
+        description: "comma-separated origins that browsers may call /auth from",
+        redact: Redact::No,
+        value: |c| (!c.auth_cors.is_empty()).then(|| c.auth_cors.join(",")),
+    },
+    Key {
+        name: "STORE_CORS",
+        group: SESSIONS,
+        default: "unset",
+        description: "comma-separated origins that browsers may call /store from",
+        redact: Redact::No,
+        value: |c| (!c.store_cors.is_empty()).then(|| c.store_cors.join(",")),
+    },
+];
+
+/// What the table leaves out on purpose, said wherever it is printed.
+const NOT_LISTED: &str = "Not server settings: RUST_LOG (the log filter, read by env_logger; default info) and \
+                          XCLADE_* (the test suite only).";
+
+impl Key {
+    /// Whether the key is set in `lookup`, by the rules of `from_lookup`: an empty (or, except for
+    /// `JWT_SECRET`, blank) value counts as unset.
+    fn is_set(&self, lookup: &impl Fn(&str) -> Option<String>) -> bool {
+        lookup(self.name).is_some_and(|v| !v.is_empty() && (self.name == "JWT_SECRET" || !v.trim().is_empty()))
+    }
+
+    /// The value as `xclade-auth config` shows it.
+    fn shown(&self, config: &Config) -> Option<String> {
+        let value = (self.value)(config)?;
+        Some(match self.redact {
+            Redact::No => value,
+            Redact::Value => REDACTED.to_string(),
+            Redact::UrlPassword => redact_url(&value, false),
+            Redact::UrlCredentials => {
+                value.split(',').map(|url| redact_url(url.trim(), true)).collect::<Vec<_>>().join(",")
+            }
+        })
+    }
+}
+
+/// The environment variables, by group, for `--help`.
+pub fn help_text() -> String {
+    let mut out = wrap(
+        "Environment variables (a .env file in the working directory or a parent is read too; variables \
+         already set win). `xclade-auth config` prints the values in effect. Details: docs/configuration.md.",
+        0,
+        0,
+    );
+    let mut group = "";
+    for key in KEYS {
+        if key.group != group {
+            group = key.group;
+            out.push_str(&format!("\n{group}:\n"));
+        }
+        // A bracket is kept on one line (non-breaking spaces), unless it is longer than a line.
+        let keep = |bracket: String| if bracket.len() < 40 { bracket.replace(' ', "\u{a0}") } else { bracket };
+        let mut text = key.description.to_string();
+        if key.redact == Redact::Value {
+            text.push(' ');
+            text.push_str(&keep("[secret: never printed]".to_string()));
+        }
+        text.push(' ');
+        text.push_str(&keep(format!("[default: {}]", key.default)));
+        out.push_str(&format!("  {:<28}", key.name));
+        out.push_str(&wrap(&text, 30, 30).replace('\u{a0}', " "));
+    }
+    out.push('\n');
+    out.push_str(&wrap(NOT_LISTED, 0, 0));
+    out
+}
+
+/// `text`, to be printed from column `start`, wrapped at 100 columns on spaces; continuation
+/// lines are indented by `indent`.
+fn wrap(text: &str, start: usize, indent: usize) -> String {
+    let (mut out, mut column) = (String::new(), start);
+    for (i, word) in text.split(' ').enumerate() {
+        let len = word.chars().count();
+        if i > 0 && column + 1 + len > 100 {
+            out.push_str(&format!("\n{:indent$}", ""));
+            column = indent;
+        } else if i > 0 {
+            out.push(' ');
+            column += 1;
+        }
+        out.push_str(word);
+        column += len;
+    }
+    out.push('\n');
+    out
+}
+
+/// The effective configuration as `xclade-auth config` prints it: one `KEY=value  # source` line
+/// per key, by group, secrets redacted. `lookup` is what `config` was read from; `origin` names
+/// where a set key came from (the environment, or `.env`).
+pub fn render_effective(
+    config: &Config,
+    lookup: impl Fn(&str) -> Option<String>,
+    origin: impl Fn(&str) -> &'static str,
+) -> String {
+    let mut out =
+        String::from("# The effective configuration (secrets redacted). Source: environment, .env or default.\n");
+    let mut group = "";
+    for key in KEYS {
+        if key.group != group {
+            group = key.group;
+            out.push_str(&format!("\n# {group}\n"));
+        }
+        let shown = key.shown(config);
+        let source = match (key.is_set(&lookup), &shown) {
+            (true, Some(_)) => origin(key.name).to_string(),
+            (true, None) => format!("{}, not used (see --help)", origin(key.name)),
+            (false, Some(_)) => "default".to_string(),
+            (false, None) if key.default == "unset" => "unset".to_string(),
+            (false, None) => format!("unset; default: {}", key.default),
+        };
+        let line = format!("{}={}", key.name, shown.unwrap_or_default());
+        out.push_str(&format!("{line:<48}  # {source}\n"));
+    }
+    out.push_str(&format!("\n# {NOT_LISTED}\n"));
+    out
+}
+
+/// A URL with its password replaced: `scheme://user:[redacted]@host/…?password=[redacted]`.
+/// With `token`, a lone `token@` (NATS) is replaced too; otherwise it is a user name and stays.
+pub fn redact_url(url: &str, token: bool) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
+            None if token => format!("{REDACTED}@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => rest.to_string(),
+    };
+    let Some((base, query)) = rest.split_once('?') else { return format!("{scheme}{rest}") };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _))
+                if ["password", "secret", "token"].iter().any(|s| name.to_ascii_lowercase().contains(s)) =>
+            {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{scheme}{base}?{}", query.join("&"))
+}
+
+/// A duration in the largest unit that writes it exactly (`250ms`, `30s`, `15m`, `1h`, `7d`).
+pub fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    match s {
+        0 => "0s".to_string(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn fmt_limit(limit: RateLimit) -> String {
+    format!("{}/{}", limit.capacity, limit.window.to_std().map(fmt_duration).unwrap_or_default())
+}
+
 /// The HMAC key of a Standard Webhooks secret `whsec_<base64>`.
 fn webhook_key(secret: &str) -> Result<Secret, ConfigError> {
     use base64::Engine as _;
@@ -380,7 +983,7 @@ pub fn parse_duration(key: &'static str, value: Option<String>, default: Duratio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::{BTreeSet, HashMap};
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -442,5 +1045,177 @@ mod tests {
         let c = config(&[("JWT_SECRET", "s3cret-value"), ("JWT_SECRET_PREVIOUS", "old1, old2")]).unwrap();
         assert!(!format!("{c:?}").contains("s3cret-value"));
         assert_eq!(c.jwt_secret_previous.len(), 2);
+    }
+
+    /// Keys named in `from_lookup` and the parsing helpers (`get("…")`, `lookup("…")`,
+    /// `invalid("…")`, `parse_*("…")`), from this file's source text outside the tests.
+    fn keys_in_the_parser() -> BTreeSet<String> {
+        let source = include_str!("config.rs");
+        let source = &source[..source.find("\n#[cfg(test)]\nmod tests").unwrap()];
+        let mut keys = BTreeSet::new();
+        for call in [
+            "get(\"",
+            "lookup(\"",
+            "invalid(\"",
+            "parse_num(\"",
+            "parse_bool(\"",
+            "parse_duration(\"",
+            "parse_limit(\"",
+        ] {
+            for (at, _) in source.match_indices(call) {
+                let rest = &source[at + call.len()..];
+                keys.insert(rest[..rest.find('"').unwrap()].to_string());
+            }
+        }
+        keys
+    }
+
+    /// `(section, key, default cell)` of each variable row under `## Variables` in
+    /// docs/configuration.md.
+    fn documented_keys() -> Vec<(String, String, String)> {
+        let docs = include_str!("../../../docs/configuration.md");
+        let (mut in_variables, mut section, mut rows) = (false, String::new(), vec![]);
+        for line in docs.lines() {
+            if let Some(heading) = line.strip_prefix("## ") {
+                in_variables = heading == "Variables";
+            } else if let Some(heading) = line.strip_prefix("### ") {
+                section = heading.to_string();
+            } else if in_variables {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let key = cells.get(1).and_then(|c| c.strip_prefix('`')).and_then(|c| c.strip_suffix('`'));
+                if let (Some(key), Some(default)) = (key, cells.get(2)) {
+                    if !key.is_empty() && key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    {
+                        rows.push((section.clone(), key.to_string(), default.to_string()));
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    /// Keys whose default text is a description, not a value (`number of cores`, `DATA_DIR/…`).
+    const DESCRIBED_DEFAULTS: [&str; 3] = ["HTTP_WORKERS", "HASH_CONCURRENCY", "DATABASE_URL"];
+
+    #[test]
+    fn the_key_table_is_what_the_parser_reads() {
+        let table: BTreeSet<String> = KEYS.iter().map(|k| k.name.to_string()).collect();
+        assert_eq!(table.len(), KEYS.len(), "a key is listed twice");
+        assert_eq!(keys_in_the_parser(), table, "KEYS and Config::from_lookup differ");
+        let unset = config(&[]).unwrap();
+        for key in KEYS {
+            let Some(default) = (key.value)(&unset) else {
+                continue;
+            };
+            if DESCRIBED_DEFAULTS.contains(&key.name) {
+                continue;
+            }
+            let set = config(&[(key.name, key.default)]).unwrap_or_else(|e| panic!("{}: default: {e}", key.name));
+            assert_eq!((key.value)(&set), Some(default), "{}: its default text is not the parser's default", key.name);
+        }
+    }
+
+    #[test]
+    fn the_key_table_is_what_the_docs_list() {
+        let documented = documented_keys();
+        let server: BTreeSet<String> = documented
+            .iter()
+            .map(|(_, key, _)| key.clone())
+            .filter(|key| key != "RUST_LOG" && !key.starts_with("XCLADE_"))
+            .collect();
+        let table: BTreeSet<String> = KEYS.iter().map(|k| k.name.to_string()).collect();
+        assert_eq!(server, table, "KEYS and the variables in docs/configuration.md differ");
+        let unset = config(&[]).unwrap();
+        for (section, name, default) in &documented {
+            let Some(key) = KEYS.iter().find(|k| k.name == name) else {
+                let expected = if name == "RUST_LOG" { "Logging" } else { "Tests only" };
+                assert_eq!(section, expected, "{name} is not a server setting");
+                continue;
+            };
+            assert_eq!(section, key.group, "{name}: documented under another heading than its group");
+            if key.default == "unset" {
+                assert!(default.starts_with("unset"), "{name}: documented default {default:?}, table: unset");
+            } else if (key.value)(&unset).is_some() && !DESCRIBED_DEFAULTS.contains(&key.name) {
+                assert_eq!(default, &format!("`{}`", key.default), "{name}: documented default");
+            }
+        }
+    }
+
+    #[test]
+    fn the_effective_configuration_redacts_secrets() {
+        let pairs = [
+            ("JWT_SECRET", "jwt-s3cret-value"),
+            ("JWT_SECRET_PREVIOUS", "old-s3cret-1, old-s3cret-2"),
+            ("DATABASE_URL", "postgres://auth:db-s3cret@db.internal:5432/auth?sslmode=require&password=q-s3cret"),
+            ("WEBHOOK_URL", "https://hooks:hook-s3cret@hooks.example/in"),
+            ("WEBHOOK_SECRET", "whsec_c2VjcmV0LXdlYmhvb2sta2V5"),
+            ("SMTP_URL", "smtps://mailer:smtp-s3cret@smtp.example.com"),
+            ("EMAIL_FROM", "no-reply@shop.example"),
+            ("NATS_URL", "nats://nats-t0ken@a.example, nats://u:nats-s3cret@b.example:4222"),
+            ("STORE_PUBLISHABLE_KEYS", "pk_1,pk_2"),
+            ("PORT", "9100"),
+            ("WEBHOOK_TIMEOUT", "5s"),
+        ];
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let c = config(&pairs).unwrap();
+        let out = render_effective(&c, |k| map.get(k).cloned(), |_| "environment");
+        for secret in ["s3cret", "t0ken", "c2VjcmV0LXdlYmhvb2sta2V5"] {
+            assert!(!out.contains(secret), "{secret} printed:\n{out}");
+        }
+        for line in [
+            "JWT_SECRET=[redacted] ",
+            "JWT_SECRET_PREVIOUS=[redacted] ",
+            "WEBHOOK_SECRET=[redacted] ",
+            "DATABASE_URL=postgres://auth:[redacted]@db.internal:5432/auth?sslmode=require&password=[redacted] ",
+            "WEBHOOK_URL=https://hooks:[redacted]@hooks.example/in ",
+            "SMTP_URL=smtps://mailer:[redacted]@smtp.example.com ",
+            "NATS_URL=nats://[redacted]@a.example,nats://u:[redacted]@b.example:4222 ",
+            "STORE_PUBLISHABLE_KEYS=pk_1,pk_2 ",
+            "WEBHOOK_TIMEOUT=5s ",
+        ] {
+            assert!(out.contains(line), "no {line:?} in\n{out}");
+        }
+        let lines: Vec<&str> = out.lines().collect();
+        for key in KEYS {
+            let line = lines.iter().find(|l| l.starts_with(&format!("{}=", key.name))).unwrap();
+            let set = map.contains_key(key.name);
+            assert_eq!(line.ends_with("# environment"), set, "{line}");
+        }
+        assert!(out.contains("HOST=127.0.0.1 ") && out.contains("RUST_LOG"), "{out}");
+    }
+
+    #[test]
+    fn unused_and_unset_keys_say_so() {
+        let map: HashMap<String, String> = [("WEBHOOK_SECRET".to_string(), "whsec_eHl6".to_string())].into();
+        let out = render_effective(&config(&[]).unwrap(), |k| map.get(k).cloned(), |_| ".env");
+        assert!(out.contains("# .env, not used"), "WEBHOOK_SECRET without WEBHOOK_URL:\n{out}");
+        assert!(out.contains("EVENTS_FILE=") && out.contains("# unset\n"), "{out}");
+        assert!(out.contains("# unset; default: SQLite: generated into DATA_DIR/jwt-secret"), "{out}");
+        assert!(!out.contains("eHl6"));
+    }
+
+    #[test]
+    fn help_lists_every_key_with_its_default() {
+        let help = help_text();
+        for key in KEYS {
+            assert!(help.contains(&format!("  {} ", key.name)), "{} missing from\n{help}", key.name);
+        }
+        assert!(help.contains("[default: 60/1m]") && help.contains("XCLADE_*"), "{help}");
+    }
+
+    #[test]
+    fn urls_and_durations_print_in_the_configuration_syntax() {
+        assert_eq!(redact_url("postgres://u@h/db", false), "postgres://u@h/db");
+        assert_eq!(redact_url("nats://tok@h", true), "nats://[redacted]@h");
+        assert_eq!(
+            redact_url("postgres://u:p:q@h/db?Password=x", false),
+            "postgres://u:[redacted]@h/db?Password=[redacted]"
+        );
+        assert_eq!(redact_url("./data/x.sqlite", false), "./data/x.sqlite");
+        let d = |ms: u64| fmt_duration(Duration::from_millis(ms));
+        assert_eq!(
+            [d(250), d(0), d(30_000), d(60_000), d(90_000), d(36_000_000), d(604_800_000)],
+            ["250ms", "0s", "30s", "1m", "90s", "10h", "7d"]
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! other instances, retries that came due). Undelivered events stay in the database, so a
 //! restart picks them up; claims with a lease keep instances from delivering one twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,34 +11,62 @@ use actix_web::rt::task::JoinHandle;
 use actix_web::web;
 use tokio::sync::Notify;
 
-use auth_domain::delivery::Dispatcher;
+use auth_domain::delivery::{Dispatcher, PassReport};
 use auth_domain::ports::{EventWaker, SystemClock};
 use auth_store_diesel::DieselStore;
 
 pub type ServerDispatcher = Dispatcher<DieselStore, SystemClock>;
 
-/// Wakes the loop; a wake while a pass runs is kept for the next one.
+/// Wakes the loop; a wake while a pass runs is kept for the next one. `stop` ends the loop
+/// after the pass under way.
 #[derive(Debug, Default)]
-pub struct Wake(Notify);
+pub struct Wake {
+    notify: Notify,
+    stopping: AtomicBool,
+}
 
 impl EventWaker for Wake {
     fn wake(&self) {
-        self.0.notify_one();
+        self.notify.notify_one();
     }
 }
 
-/// Spawns the loop on the current actix system; it ends with the system.
-pub fn spawn(dispatcher: Arc<ServerDispatcher>, wake: Arc<Wake>, poll: Duration) -> JoinHandle<()> {
+impl Wake {
+    /// Asks the loop to end once the pass under way (if any) is finished.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// Spawns the loop on the current actix system; it ends after `wake.stop()` (or with the
+/// system). `on_pass` sees every pass's report (the metrics count it).
+pub fn spawn(
+    dispatcher: Arc<ServerDispatcher>,
+    wake: Arc<Wake>,
+    poll: Duration,
+    on_pass: impl Fn(&PassReport) + 'static,
+) -> JoinHandle<()> {
     actix_web::rt::spawn(async move {
-        loop {
-            let pass = dispatcher.clone();
-            match web::block(move || pass.run_pass()).await {
-                Ok(Ok(report)) if !report.is_empty() => log::debug!("dispatcher pass: {report:?}"),
+        while !wake.stopping() {
+            let (pass, waker) = (dispatcher.clone(), wake.clone());
+            match web::block(move || pass.run_pass_while(|| !waker.stopping())).await {
+                Ok(Ok(report)) if !report.is_empty() => {
+                    log::debug!("dispatcher pass: {report:?}");
+                    on_pass(&report);
+                }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => log::warn!("dispatcher pass failed: {}", auth_http::cause_chain(&e)),
                 Err(e) => log::error!("dispatcher pass panicked: {e}"),
             }
-            let _ = tokio::time::timeout(poll, wake.0.notified()).await;
+            if wake.stopping() {
+                break;
+            }
+            let _ = tokio::time::timeout(poll, wake.notify.notified()).await;
         }
     })
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod dispatcher;
+pub mod janitor;
 pub mod secrets;
 pub mod sinks;
 
@@ -15,15 +16,16 @@ use actix_web::HttpServer;
 use chrono::Duration;
 
 use actix_web::cookie::SameSite;
-use auth_domain::delivery::{DispatchSettings, Dispatcher};
+use auth_domain::delivery::{DispatchSettings, Dispatcher, PassReport};
 use auth_domain::password::{PasswordHasher, PasswordPolicy};
-use auth_domain::ports::{AuthStore, Clock, SystemClock};
+use auth_domain::ports::{AuthStore, Clock, PurgeReport, SystemClock};
 use auth_domain::ratelimit::{InMemoryRateLimiter, RateLimiter, Unlimited};
 use auth_domain::secret::SecretBox;
 use auth_domain::service::{AuthService, AuthSettings};
 use auth_domain::token::{TokenCodec, TokenSettings};
 use auth_domain::{model::DEFAULT_TENANT, AuthError};
-use auth_http::{AppService, AppState, CookieSettings, HttpSettings};
+use auth_http::metrics::Metrics;
+use auth_http::{AppService, AppState, CookieSettings, HttpSettings, Readiness};
 use auth_store_diesel::{DieselStore, PoolSettings};
 
 use crate::config::{Config, CookieSameSite};
@@ -39,8 +41,26 @@ pub enum StartError {
     Io(String, #[source] std::io::Error),
 }
 
-/// The access log format: the path without the query string (which may carry tokens).
-const ACCESS_LOG: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
+/// The access log format: the path without the query string (which may carry tokens), and the
+/// request id of the response.
+const ACCESS_LOG: &str = r#"%a "%{method}xi %U" %s %b %Dms request_id=%{x-request-id}o"#;
+
+/// Logging to standard error (`RUST_LOG`, default `info`). A line written while a request is
+/// served carries its id (`request_id=...`), on the worker and on the blocking pool alike.
+pub fn init_logging() {
+    use std::io::Write as _;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            let (ts, level, target) = (buf.timestamp(), record.level(), record.target());
+            match auth_http::request_id::current() {
+                Some(id) => {
+                    writeln!(buf, "[{ts} {level:<5} {target}] request_id={} {}", id.as_str(), record.args())
+                }
+                None => writeln!(buf, "[{ts} {level:<5} {target}] {}", record.args()),
+            }
+        })
+        .init();
+}
 
 fn access_log() -> Logger {
     Logger::new(ACCESS_LOG).custom_request_replace("method", |req| req.method().to_string())
@@ -73,6 +93,8 @@ pub struct Composed {
     /// Wakes the dispatcher when the service commits an event.
     pub wake: Arc<dispatcher::Wake>,
     pub store: DieselStore,
+    /// Deletes what expired; run by `janitor::spawn`.
+    pub janitor: Arc<janitor::ServerJanitor>,
 }
 
 impl std::fmt::Debug for Composed {
@@ -144,17 +166,66 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         (true, Some(shared)) => Arc::new(shared),
         (true, None) => Arc::new(InMemoryRateLimiter::default()),
     };
+    let janitor = Arc::new(janitor::from_config(store_handle.clone(), limiter.clone(), config));
     let service = service.with_event_waker(wake.clone()).with_rate_limiter(limiter);
-    Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle })
+    Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle, janitor })
 }
 
 /// The server, bound and ready to run.
 pub struct Application {
     port: u16,
+    admin_port: Option<u16>,
     server: Server,
+    /// The admin listener of `ADMIN_PORT` (metrics, probes).
+    admin: Option<Server>,
     dispatcher: Arc<dispatcher::ServerDispatcher>,
     wake: Arc<dispatcher::Wake>,
-    poll_interval: std::time::Duration,
+    janitor: Arc<janitor::ServerJanitor>,
+    metrics: Arc<Metrics>,
+    config: Config,
+}
+
+/// `/ready`: the database answers, and no migration is pending when the server does not run
+/// them itself. A database newer than the binary is ready (rolling upgrades).
+struct StoreReadiness {
+    store: DieselStore,
+    migrate_on_start: bool,
+}
+
+impl Readiness for StoreReadiness {
+    fn check(&self) -> Result<(), String> {
+        let unreachable = |e: AuthError| {
+            log::warn!("not ready: {}", auth_http::cause_chain(&e));
+            "the database is unreachable".to_string()
+        };
+        self.store.ping(std::time::Duration::from_secs(1)).map_err(unreachable)?;
+        if !self.migrate_on_start {
+            match self.store.pending_migrations().map_err(unreachable)? {
+                0 => {}
+                n => return Err(format!("{n} database migrations are pending (run `xclade-auth migrate`)")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scrape-time gauges: the pool's connections and the event backlog per sink.
+fn store_collector(store: DieselStore, sinks: Vec<String>) -> impl Fn(&Metrics) + Send + Sync {
+    move |metrics| {
+        let state = store.pool().state();
+        let max = i64::from(store.pool().max_size());
+        let (total, idle) = (i64::from(state.connections), i64::from(state.idle_connections));
+        metrics.set_pool(idle, total - idle, max);
+        match store.backlog() {
+            Ok(rows) => {
+                for sink in &sinks {
+                    let waiting = rows.iter().find(|(s, _)| s == sink).map_or(0, |(_, n)| *n);
+                    metrics.set_backlog(sink, waiting);
+                }
+            }
+            Err(e) => log::warn!("metrics: reading the event backlog: {}", auth_http::cause_chain(&e)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Application {
@@ -168,22 +239,50 @@ impl Application {
     /// and binds the listener (`PORT=0` picks a free port: see `port`). Must be called inside an
     /// actix system.
     pub fn build(config: Config) -> Result<Application, StartError> {
-        let Composed { service, dispatcher, wake, .. } = compose(&config)?;
-        let state = AppState::new(service, http_settings(&config), config.hash_concurrency);
-        let listener = TcpListener::bind((config.host.as_str(), config.port))
-            .map_err(|e| StartError::Io(format!("binding {}:{}", config.host, config.port), e))?;
-        let port = listener.local_addr().map_err(|e| StartError::Io("reading the bound address".into(), e))?.port();
-        let server = HttpServer::new(move || auth_http::app(state.clone()).wrap(access_log()))
+        let Composed { service, dispatcher, wake, store, janitor } = compose(&config)?;
+        let metrics = Arc::new(Metrics::new());
+        metrics.add_collector(store_collector(store.clone(), service.settings().event_sinks.clone()));
+        let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.migrate_on_start };
+        let state = AppState::new(service, http_settings(&config), config.hash_concurrency)
+            .with_metrics(metrics.clone())
+            .with_readiness(Arc::new(readiness));
+        let shutdown_secs = config.shutdown_timeout.as_secs();
+        let (listener, port) = bind(&config.host, config.port)?;
+        let api_state = state.clone();
+        let server = HttpServer::new(move || auth_http::app(api_state.clone()).wrap(access_log()))
             .workers(config.http_workers)
+            .shutdown_timeout(shutdown_secs)
+            // A client that closes its connection has gone: its request is dropped (a login
+            // waiting for a hashing permit never hashes) instead of being served to no one.
+            .h1_allow_half_closed(false)
             .listen(listener)
             .map_err(|e| StartError::Io("listening".into(), e))?
             .run();
         log::info!("listening on http://{}:{port}", config.host);
-        Ok(Application { port, server, dispatcher, wake, poll_interval: config.event_poll_interval })
+        let (admin, admin_port) = match config.admin_port {
+            None => (None, None),
+            Some(wanted) => {
+                let (listener, port) = bind(&config.host, wanted)?;
+                let admin = HttpServer::new(move || auth_http::admin_app(state.clone()).wrap(access_log()))
+                    .workers(1)
+                    .shutdown_timeout(shutdown_secs)
+                    .listen(listener)
+                    .map_err(|e| StartError::Io("listening on the admin port".into(), e))?
+                    .run();
+                log::info!("admin (metrics, probes) on http://{}:{port}", config.host);
+                (Some(admin), Some(port))
+            }
+        };
+        Ok(Application { port, admin_port, server, admin, dispatcher, wake, janitor, metrics, config })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound admin port, when `ADMIN_PORT` is set (`ADMIN_PORT=0` picks a free one).
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// A handle to stop the server.
@@ -192,12 +291,53 @@ impl Application {
     }
 
     /// Serves until stopped, with the event dispatcher running beside the server.
+    ///
+    /// On SIGTERM or SIGINT (or `handle().stop(true)`): stops accepting, lets the requests in
+    /// flight finish (up to `SHUTDOWN_TIMEOUT`), lets the dispatcher finish the delivery it is
+    /// making, then returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let dispatcher = dispatcher::spawn(self.dispatcher, self.wake, self.poll_interval);
+        let metrics = self.metrics.clone();
+        let on_pass = move |report: &PassReport| {
+            for ((sink, outcome), n) in &report.by_sink {
+                metrics.delivered(sink, outcome, *n as u64);
+            }
+        };
+        let dispatcher =
+            dispatcher::spawn(self.dispatcher, self.wake.clone(), self.config.event_poll_interval, on_pass);
+        let metrics = self.metrics.clone();
+        let on_purge = Arc::new(move |report: &PurgeReport| {
+            let kinds = [
+                ("reset_tokens", report.reset_tokens),
+                ("sessions", report.sessions),
+                ("events", report.events),
+                ("rate_limits", report.rate_limits),
+            ];
+            for (kind, n) in kinds {
+                metrics.janitor_deleted(kind, n as u64);
+            }
+        });
+        let janitor = janitor::spawn(self.janitor, self.config.janitor_interval, on_purge);
+        let admin = self.admin.map(|server| (server.handle(), actix_web::rt::spawn(server)));
         let result = self.server.await;
-        dispatcher.abort();
+        janitor.abort();
+        log::info!("the server stopped accepting requests; finishing background work");
+        if let Some((handle, task)) = admin {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
+        self.wake.stop();
+        if tokio::time::timeout(self.config.shutdown_timeout, dispatcher).await.is_err() {
+            log::warn!("the dispatcher did not finish within SHUTDOWN_TIMEOUT; its claims expire after EVENT_LEASE");
+        }
+        log::info!("stopped");
         result
     }
+}
+
+fn bind(host: &str, port: u16) -> Result<(TcpListener, u16), StartError> {
+    let listener = TcpListener::bind((host, port)).map_err(|e| StartError::Io(format!("binding {host}:{port}"), e))?;
+    let port = listener.local_addr().map_err(|e| StartError::Io("reading the bound address".into(), e))?.port();
+    Ok((listener, port))
 }
 
 fn http_settings(config: &Config) -> HttpSettings {
@@ -215,6 +355,7 @@ fn http_settings(config: &Config) -> HttpSettings {
         auth_cors: config.auth_cors.clone(),
         store_cors: config.store_cors.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
+        public_metrics: config.admin_port.is_none(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! `xclade-auth`: serve (the default) or migrate.
 
+use std::collections::HashSet;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use auth_server::config::Config;
+use auth_server::config::{help_text, render_effective, Config};
 use auth_server::{compose, migrate, open_store, Application, StartError};
 
 /// Xclade Auth: customer authentication for commerce, wire-compatible with Medusa v2's auth routes.
@@ -12,7 +13,7 @@ use auth_server::{compose, migrate, open_store, Application, StartError};
 /// Configuration comes from environment variables (and a `.env` file in the working directory);
 /// see docs/configuration.md.
 #[derive(Debug, Parser)]
-#[command(name = "xclade-auth", version)]
+#[command(name = "xclade-auth", version, after_help = SEE_LONG_HELP, after_long_help = help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -21,8 +22,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default). Runs pending migrations first unless MIGRATE_ON_START=false.
+    #[command(after_help = SEE_LONG_HELP, after_long_help = help_text())]
     Serve,
     /// Run the pending database migrations and exit.
+    #[command(after_help = DATABASE_ONLY)]
     Migrate,
     /// Inspect and re-arm event deliveries.
     #[command(subcommand)]
@@ -30,12 +33,31 @@ enum Command {
     /// Manage admin users (the `user` actor).
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the effective configuration: every variable, its value and where it came from
+    /// (environment, .env or default), with secrets redacted. Exit code 2 if it is invalid.
+    #[command(after_help = SAME_AS_SERVE)]
+    Config,
 }
+
+/// `-h` on the top level and `serve`: `--help` has the table of variables.
+const SEE_LONG_HELP: &str = "Configuration: environment variables (and .env). `--help` lists them all; \
+                             `xclade-auth config`\nprints the values in effect.";
+
+/// `--help` of the commands that open the database only.
+const DATABASE_ONLY: &str = "Environment (and .env): DATABASE_URL, DATA_DIR, DATABASE_POOL_SIZE, \
+                             DATABASE_TIMEOUT. The other\nvariables are checked too (exit code 2 if one is \
+                             invalid). `xclade-auth serve --help` lists every\nvariable, `xclade-auth config` \
+                             prints the values in effect.";
+
+/// `--help` of the commands that read the whole configuration, as `serve` does.
+const SAME_AS_SERVE: &str = "Environment (and .env): the same variables as serve (exit code 2 if one is invalid).\n\
+                             `xclade-auth serve --help` lists them, `xclade-auth config` prints the values in effect.";
 
 #[derive(Debug, Subcommand)]
 enum EventsCommand {
     /// One line per delivery, newest event first: event id, name, sink, status, attempts, last
     /// error (never the token).
+    #[command(after_help = DATABASE_ONLY)]
     List {
         /// Only deliveries in this state.
         #[arg(long, value_parser = ["pending", "failed", "dead", "expired", "delivered"])]
@@ -46,6 +68,7 @@ enum EventsCommand {
     },
     /// Re-arm the dead and failed deliveries of an event: the running dispatcher delivers them
     /// again, with a fresh budget of attempts.
+    #[command(after_help = DATABASE_ONLY)]
     Retry {
         /// The event id (`evt_...`).
         event_id: String,
@@ -56,6 +79,7 @@ enum EventsCommand {
 enum UserCommand {
     /// Create an admin user: an email/password identity linked as a `user`, who logs in at
     /// POST /auth/user/emailpass. Prints the user id.
+    #[command(after_help = SAME_AS_SERVE)]
     Create {
         /// The user's email address.
         #[arg(long)]
@@ -68,8 +92,10 @@ enum UserCommand {
 }
 
 fn main() -> ExitCode {
+    // The variables the process was given, before `.env` adds its own (`config` tells them apart).
+    let given: HashSet<String> = std::env::vars_os().filter_map(|(key, _)| key.into_string().ok()).collect();
     let dotenv = dotenvy::dotenv();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    auth_server::init_logging();
     if let Ok(path) = dotenv {
         log::info!("read {}", path.display());
     }
@@ -86,6 +112,11 @@ fn main() -> ExitCode {
         Command::Migrate => open_store(&config).and_then(|store| migrate(&store)),
         Command::User(UserCommand::Create { email, password_stdin: _ }) => create_user(&config, &email),
         Command::Events(command) => open_store(&config).and_then(|store| events(&store, command)),
+        Command::Config => {
+            let origin = |key: &str| if given.contains(key) { "environment" } else { ".env" };
+            print!("{}", render_effective(&config, |key| std::env::var(key).ok(), origin));
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! from the URL itself (the derived `establish` would try each backend in turn and hide the
 //! real error).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,7 +92,10 @@ impl Manager {
 
     pub fn establish(&self) -> Result<DbConnection, diesel::ConnectionError> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => PgConnection::establish(url).map(DbConnection::Postgresql),
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(&without_tls_on_loopback(url, |k| std::env::var(k).ok()))
+                    .map(DbConnection::Postgresql)
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path_str(path))?;
                 conn.batch_execute(&format!(
@@ -103,6 +107,67 @@ impl Manager {
             }
         }
     }
+}
+
+/// The PostgreSQL URL libpq connects with: `url`, plus `sslmode=disable` when every host it
+/// names is a loopback address (`127.0.0.0/8`, `::1`, `localhost`) or a Unix socket and no
+/// `sslmode` is set (in the URL or as `PGSSLMODE`). libpq's default, `prefer`, negotiates TLS
+/// whenever the server offers it; over loopback that protects nothing and costs CPU on every
+/// query. `env` reads libpq's environment variables (`PGSSLMODE`, `PGHOST`, `PGHOSTADDR`).
+pub(crate) fn without_tls_on_loopback<'u>(url: &'u str, env: impl Fn(&str) -> Option<String>) -> Cow<'u, str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let params: Vec<(&str, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k, percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect();
+    let param = |name: &str| params.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+    if param("sslmode").is_some() || param("requiressl").is_some() || env("PGSSLMODE").is_some() {
+        return Cow::Borrowed(url);
+    }
+    // Where libpq connects: `hostaddr` wins over `host`, a parameter over the URL's authority,
+    // and the environment fills what the URL leaves out.
+    let authority = before_query.split('/').next().unwrap_or_default();
+    let authority_hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    let hosts: String = match (param("hostaddr"), param("host")) {
+        (Some(addr), _) => addr,
+        (None, Some(host)) => host,
+        (None, None) if !authority_hosts.is_empty() => {
+            percent_encoding::percent_decode_str(authority_hosts).decode_utf8_lossy().into_owned()
+        }
+        (None, None) => env("PGHOSTADDR").or_else(|| env("PGHOST")).unwrap_or_default(),
+    };
+    if !hosts.split(',').all(|h| is_loopback_host(strip_port(h))) {
+        return Cow::Borrowed(url);
+    }
+    let separator = match url.find('?') {
+        None => "?",
+        Some(_) if url.ends_with('?') || url.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    Cow::Owned(format!("{url}{separator}sslmode=disable"))
+}
+
+/// `host:port`, `[v6]:port`, `[v6]` or `host` without the port and brackets.
+fn strip_port(host: &str) -> &str {
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    if host.matches(':').count() > 1 {
+        return host; // a bare IPv6 address (a `hostaddr` value)
+    }
+    host.split(':').next().unwrap_or_default()
+}
+
+/// A loopback address, `localhost`, a Unix socket directory (`/…`, `@…` for Linux's abstract
+/// namespace) or nothing (libpq's default: the Unix socket).
+fn is_loopback_host(host: &str) -> bool {
+    host.is_empty()
+        || host.starts_with('/')
+        || host.starts_with('@')
+        || host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 pub(crate) fn path_str(path: &Path) -> String {
@@ -143,5 +208,71 @@ mod tests {
             "postgres://u:[redacted]@h:5432/db"
         );
         assert_eq!(DatabaseUrl::parse("postgres://u@h/db").to_string(), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn loopback_and_socket_urls_connect_without_tls_unless_sslmode_is_set() {
+        let none = |_: &str| None;
+        let plain = |url: &str| without_tls_on_loopback(url, none).into_owned();
+        for (url, expected) in [
+            ("postgres://postgres@127.0.0.1:5432/db", "postgres://postgres@127.0.0.1:5432/db?sslmode=disable"),
+            (
+                "postgresql://u:p@localhost/db?application_name=x",
+                "postgresql://u:p@localhost/db?application_name=x&sslmode=disable",
+            ),
+            ("postgres://[::1]:5432/db", "postgres://[::1]:5432/db?sslmode=disable"),
+            ("postgres://127.0.0.2,localhost:5433/db", "postgres://127.0.0.2,localhost:5433/db?sslmode=disable"),
+            ("postgres://%2Fvar%2Frun%2Fpostgresql/db", "postgres://%2Fvar%2Frun%2Fpostgresql/db?sslmode=disable"),
+            ("postgres:///db?host=/var/run/postgresql", "postgres:///db?host=/var/run/postgresql&sslmode=disable"),
+            ("postgres:///db", "postgres:///db?sslmode=disable"),
+            (
+                "postgres://db.internal/db?hostaddr=127.0.0.1",
+                "postgres://db.internal/db?hostaddr=127.0.0.1&sslmode=disable",
+            ),
+            ("postgres://127.0.0.1/db?", "postgres://127.0.0.1/db?sslmode=disable"),
+        ] {
+            assert_eq!(plain(url), expected, "{url}");
+        }
+        for unchanged in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@localhost/db?sslmode=prefer",
+            "postgres://u@db.internal/db",
+            "postgres://u@10.0.0.5:5432/db",
+            "postgres://127.0.0.1,db.internal/db",
+            "postgres://localhost/db?host=db.internal",
+            "postgres://localhost/db?hostaddr=10.0.0.5",
+            "postgres://[2001:db8::1]/db",
+        ] {
+            assert_eq!(plain(unchanged), unchanged);
+        }
+        // libpq's environment: PGSSLMODE is the user's choice; PGHOST fills an empty host.
+        let sslmode = |k: &str| (k == "PGSSLMODE").then(|| "verify-full".to_string());
+        assert_eq!(without_tls_on_loopback("postgres://127.0.0.1/db", sslmode), "postgres://127.0.0.1/db");
+        let remote = |k: &str| (k == "PGHOST").then(|| "db.internal".to_string());
+        assert_eq!(without_tls_on_loopback("postgres:///db", remote), "postgres:///db");
+        let local = |k: &str| (k == "PGHOST").then(|| "localhost".to_string());
+        assert_eq!(without_tls_on_loopback("postgres:///db", local), "postgres:///db?sslmode=disable");
+    }
+
+    #[test]
+    fn the_pool_connects_to_a_loopback_postgresql_without_tls() {
+        let Some(db) = crate::testing::PgTestDatabase::create() else { return };
+        if without_tls_on_loopback(&db.url, |k| std::env::var(k).ok()) == db.url.as_str() {
+            return; // not a loopback server, or an sslmode chosen in the environment
+        }
+        #[derive(diesel::QueryableByName)]
+        struct Ssl {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            ssl: bool,
+        }
+        let Ok(DbConnection::Postgresql(mut conn)) = Manager::new(DatabaseUrl::parse(&db.url)).establish() else {
+            panic!("no connection to {}", db.url)
+        };
+        let row: Ssl = diesel::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+            &mut conn,
+        )
+        .unwrap();
+        assert!(!row.ssl, "the loopback connection negotiated TLS");
     }
 }

@@ -26,7 +26,7 @@ impl CustomerStore for DieselStore {
             if diesel::update(identity).set(auth_identity::updated_at.eq(naive(new.created_at))).execute(c)? != 1 {
                 return Err(TxError::Domain(TokenRejection::Revoked.into()));
             }
-            let app_metadata: String = identity.select(auth_identity::app_metadata).first(c)?;
+            let app_metadata: String = identity.select(auth_identity::app_metadata).get_result(c)?;
             let mut app_metadata = json_map(&app_metadata).map_err(TxError::Domain)?;
             if app_metadata.get("customer_id").and_then(|v| v.as_str()).is_some_and(|id| !id.is_empty()) {
                 return Err(TxError::Domain(AuthError::InvalidData(ALREADY_CUSTOMER.into())));
@@ -47,7 +47,8 @@ impl CustomerStore for DieselStore {
             .filter(customer::tenant_id.eq(tenant))
             .filter(customer::deleted_at.is_null())
             .select(CustomerRow::as_select())
-            .first(&mut *conn)
+            // Not `first`: its `LIMIT ?` makes SQLite compile the statement again on every run.
+            .get_result(&mut *conn)
             .optional()
             .map_err(db_error)?
             .map(CustomerRow::into_customer)

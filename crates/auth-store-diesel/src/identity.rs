@@ -28,30 +28,31 @@ macro_rules! per_backend {
     };
 }
 
-type IdentityQuery<'a> = diesel::dsl::IntoBoxed<
-    'a,
-    diesel::dsl::Select<
-        diesel::dsl::InnerJoin<provider_identity::table, auth_identity::table>,
-        crate::rows::IdentitySelection,
-    >,
-    <DbConnection as diesel::Connection>::Backend,
->;
-
-/// The identities of `tenant` through their `provider` identity, as `IdentityColumns`.
-fn identities<'a>(tenant: &str, provider: &str) -> IdentityQuery<'a> {
-    provider_identity::table
-        .inner_join(auth_identity::table)
-        .select(identity_columns())
-        .into_boxed()
-        .filter(provider_identity::tenant_id.eq(tenant.to_string()))
-        .filter(auth_identity::tenant_id.eq(tenant.to_string()))
-        .filter(provider_identity::provider.eq(provider.to_string()))
+/// The identities of `tenant` through their `provider` identity, as `IdentityColumns`, with
+/// one more condition. A macro, not a function returning a boxed query: diesel keeps a prepared
+/// statement only for a query whose type fixes its SQL (a boxed query is prepared again on every
+/// call). Read with `get_result`, not `first`: `first` adds `LIMIT ?`, and SQLite (built with
+/// STAT4) then compiles the statement again on every run, cached or not. The lookups are by a
+/// unique key, so the first row is the only one.
+macro_rules! identities {
+    ($tenant:expr, $provider:expr, $condition:expr) => {
+        provider_identity::table
+            .inner_join(auth_identity::table)
+            .select(identity_columns())
+            .filter(provider_identity::tenant_id.eq($tenant))
+            .filter(auth_identity::tenant_id.eq($tenant))
+            .filter(provider_identity::provider.eq($provider))
+            .filter($condition)
+    };
 }
 
 impl DieselStore {
-    fn first_identity(&self, query: IdentityQuery<'_>) -> Result<Option<IdentityRecord>, AuthError> {
+    fn first_identity<'q, Q>(&self, query: Q) -> Result<Option<IdentityRecord>, AuthError>
+    where
+        Q: diesel::query_dsl::LoadQuery<'q, DbConnection, IdentityColumns>,
+    {
         let mut conn = self.conn()?;
-        query.first::<IdentityColumns>(&mut *conn).optional().map_err(db_error)?.map(identity_record).transpose()
+        query.get_result::<IdentityColumns>(&mut *conn).optional().map_err(db_error)?.map(identity_record).transpose()
     }
 }
 
@@ -84,9 +85,7 @@ impl IdentityStore for DieselStore {
         provider: &str,
         entity_key: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        self.first_identity(
-            identities(tenant, provider).filter(provider_identity::entity_key.eq(entity_key.to_string())),
-        )
+        self.first_identity(identities!(tenant, provider, provider_identity::entity_key.eq(entity_key)))
     }
 
     fn find_by_id(
@@ -95,7 +94,7 @@ impl IdentityStore for DieselStore {
         auth_identity_id: &str,
         provider: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        self.first_identity(identities(tenant, provider).filter(auth_identity::id.eq(auth_identity_id.to_string())))
+        self.first_identity(identities!(tenant, provider, auth_identity::id.eq(auth_identity_id)))
     }
 
     fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {
@@ -199,7 +198,7 @@ impl IdentityStore for DieselStore {
             .filter(password_reset_token::tenant_id.eq(tenant))
             .filter(password_reset_token::expires_at.gt(naive(now)))
             .select(password_reset_token::id)
-            .first::<String>(&mut *conn)
+            .get_result::<String>(&mut *conn)
             .optional()
             .map_err(db_error)?;
         Ok(found.is_some())
@@ -305,4 +304,75 @@ fn set_stamp_and_end_sessions(
     diesel::delete(password_reset_token::table.filter(password_reset_token::provider_identity_id.eq_any(accounts)))
         .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use auth_domain::model::{new_id, NewSession};
+    use auth_domain::ports::SessionStore;
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel::Connection;
+
+    use super::*;
+    use crate::{DatabaseUrl, PoolSettings};
+
+    /// The lookups every refresh, login and session request runs are prepared once per
+    /// connection and then reused, and have no `LIMIT ?` (which makes SQLite recompile them on
+    /// every run, cache or not).
+    #[test]
+    fn hot_lookups_are_prepared_once_and_have_no_bound_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::Sqlite(dir.path().join("auth.sqlite"));
+        let one = PoolSettings { max_size: 1, connection_timeout: std::time::Duration::from_secs(5) };
+        let store = DieselStore::open(&url, &one).unwrap();
+        store.run_migrations().unwrap();
+        let now = Utc::now();
+        let id = new_id("authid");
+        let new = NewIdentity {
+            tenant: "default".into(),
+            auth_identity_id: id.clone(),
+            provider_identity_id: new_id(""),
+            provider: "emailpass".into(),
+            entity_id: "ann@example.com".into(),
+            entity_key: "ann@example.com".into(),
+            password_hash: "$2b$04$hash".into(),
+            security_stamp: "stamp".into(),
+            app_metadata: Default::default(),
+            created_at: now,
+        };
+        store.create_identity(&new).unwrap();
+        let session = NewSession {
+            session_hash: "h".into(),
+            auth_identity_id: id.clone(),
+            actor_type: "customer".into(),
+            auth_provider: "emailpass".into(),
+            security_stamp: "stamp".into(),
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        };
+        store.create_session("default", &session, None).unwrap();
+
+        // Every statement the (only) connection prepares for its cache, from here on.
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = cached.clone();
+        let record = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                seen.lock().unwrap().push(sql.to_string());
+            }
+        };
+        store.conn().unwrap().set_instrumentation(Box::new(record) as Box<dyn Instrumentation>);
+        for _ in 0..3 {
+            assert!(store.find_by_email("default", "emailpass", "ann@example.com").unwrap().is_some());
+            assert!(store.find_by_id("default", &id, "emailpass").unwrap().is_some());
+            assert!(store.find_session("default", "h", now).unwrap().is_some());
+        }
+        let cached = cached.lock().unwrap();
+        let lookups: Vec<&String> = cached.iter().filter(|sql| sql.starts_with("SELECT")).collect();
+        assert_eq!(lookups.len(), 3, "each lookup prepared once for the cache: {cached:#?}");
+        for sql in lookups {
+            assert!(!sql.contains("LIMIT"), "{sql}");
+        }
+    }
 }

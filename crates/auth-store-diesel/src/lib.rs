@@ -1,10 +1,11 @@
 //! The storage adapter: diesel + r2d2 over PostgreSQL (production, several instances) and an
 //! embedded SQLite file (the zero-configuration default). Implements the domain's
-//! `IdentityStore` and `EventOutbox` ports; migrations are embedded.
+//! `IdentityStore`, `EventOutbox` and `Housekeeping` ports; migrations are embedded.
 
 mod connection;
 mod customer;
 mod identity;
+mod janitor;
 mod migrate;
 mod outbox;
 mod ratelimit;
@@ -80,6 +81,13 @@ impl DieselStore {
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    /// Whether the database answers within `timeout`: a connection from the pool (opened if
+    /// need be) runs `SELECT 1`.
+    pub fn ping(&self, timeout: Duration) -> Result<(), AuthError> {
+        let mut conn = self.pool.get_timeout(timeout).map_err(AuthError::database)?;
+        conn.batch_execute("SELECT 1").map_err(db_error)
     }
 
     pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, AuthError> {

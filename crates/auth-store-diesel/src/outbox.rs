@@ -237,3 +237,17 @@ impl EventOutbox for DieselStore {
             .map_err(db_error)
     }
 }
+
+impl DieselStore {
+    /// Deliveries still to make (pending, or failed and due again), per sink: the backlog the
+    /// metrics show.
+    pub fn backlog(&self) -> Result<Vec<(String, i64)>, AuthError> {
+        let mut conn = self.conn()?;
+        event_delivery::table
+            .filter(open())
+            .group_by(event_delivery::sink)
+            .select((event_delivery::sink, diesel::dsl::count_star()))
+            .load::<(String, i64)>(&mut *conn)
+            .map_err(db_error)
+    }
+}

@@ -81,6 +81,11 @@ impl RateLimiter for PgRateLimiter {
             .map(drop)
             .map_err(db_error)
     }
+
+    fn prune(&self, now: DateTime<Utc>, idle: chrono::Duration) -> Result<usize, AuthError> {
+        let cutoff = crate::janitor::before(now, idle);
+        self.store.delete_in_batches(|c| crate::janitor::idle_rate_limits(c, cutoff))
+    }
 }
 
 impl PgRateLimiter {

@@ -57,7 +57,7 @@ impl SessionStore for DieselStore {
                 auth_session::security_stamp,
                 identity_columns(),
             ))
-            .first::<(String, String, String, IdentityColumns)>(&mut *conn)
+            .get_result::<(String, String, String, IdentityColumns)>(&mut *conn)
             .optional()
             .map_err(db_error)?;
         row.map(|(actor_type, auth_provider, security_stamp, identity)| {

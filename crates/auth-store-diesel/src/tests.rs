@@ -5,10 +5,15 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use diesel::connection::SimpleConnection;
+use diesel::RunQueryDsl;
 
 use auth_domain::event::{NewEvent, StoredEvent};
-use auth_domain::model::{new_id, NewIdentity, NewResetToken, PasswordResetCompletion};
-use auth_domain::ports::{Clock, DeliveryStatus, EventOutbox, IdentityStore, PendingDelivery, SystemClock};
+use auth_domain::model::{new_id, NewIdentity, NewResetToken, NewSession, PasswordResetCompletion};
+use auth_domain::ports::{
+    Clock, DeliveryStatus, EventOutbox, Housekeeping, IdentityStore, PendingDelivery, PurgeReport, SessionStore,
+    SystemClock,
+};
+use auth_domain::ratelimit::{Decision, RateLimit, RateLimiter};
 use auth_domain::secret::SecretBox;
 use auth_domain::token::ResetClaims;
 use auth_domain::{AuthError, TokenRejection};
@@ -272,5 +277,140 @@ fn concurrent_claims_are_disjoint() {
         keys.dedup();
         assert_eq!(keys.len(), total, "no delivery was claimed twice");
         assert_eq!(total, 40, "4 claimers x 10 of the 60 due deliveries");
+    });
+}
+
+/// Writes `event` (created at `at`) for the deliveries to `sinks`.
+fn write_event(store: &DieselStore, at: chrono::DateTime<Utc>, sinks: &[&str]) -> String {
+    let event = StoredEvent::password_changed("default", "a@b.c", "customer", at);
+    let id = event.id.clone();
+    let new = NewEvent { event, sinks: sinks.iter().map(|s| s.to_string()).collect() };
+    let mut conn = store.conn().unwrap();
+    write_tx(&mut conn, |c| Ok(crate::identity::insert_event(c, &new)?)).unwrap();
+    id
+}
+
+fn session(auth_identity_id: &str, hash: &str, expires_at: chrono::DateTime<Utc>) -> NewSession {
+    NewSession {
+        session_hash: hash.into(),
+        auth_identity_id: auth_identity_id.into(),
+        actor_type: "customer".into(),
+        auth_provider: "emailpass".into(),
+        security_stamp: "stamp".into(),
+        created_at: expires_at - Duration::hours(10),
+        expires_at,
+    }
+}
+
+#[test]
+fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
+    on_both(|store| {
+        let (n, m) = (identity("a@b.c"), identity("b@b.c"));
+        store.create_identity(&n).unwrap();
+        store.create_identity(&m).unwrap();
+        let now = SystemClock.now();
+        let retention = Duration::days(7);
+        let token = |who: &NewIdentity, hash: &str, expires_at| NewResetToken {
+            id: new_id("authprt"),
+            provider_identity_id: who.provider_identity_id.clone(),
+            token_hash: hash.into(),
+            expires_at,
+            created_at: now - Duration::minutes(20),
+        };
+        let no_event = |at| NewEvent {
+            event: StoredEvent::password_changed("default", "a@b.c", "customer", at),
+            sinks: vec!["file".into()],
+        };
+        let recent_reset = no_event(now);
+        store.store_reset_token("default", &token(&n, "gone", now - Duration::seconds(1)), &recent_reset).unwrap();
+        store.store_reset_token("default", &token(&m, "live", now + Duration::minutes(10)), &no_event(now)).unwrap();
+        store.record_delivered(&recent_reset.event.id, "file", now).unwrap();
+        store.create_session("default", &session(&n.auth_identity_id, "expired", now), None).unwrap();
+        store.create_session("default", &session(&n.auth_identity_id, "live", now + Duration::hours(1)), None).unwrap();
+
+        let old = now - Duration::days(8);
+        let delivered = write_event(store, old, &["file"]);
+        let settled = write_event(store, old, &["file", "webhook"]);
+        let dead = write_event(store, old, &["file", "webhook"]);
+        let failed = write_event(store, old, &["webhook"]);
+        let pending = write_event(store, old, &["webhook"]);
+        let recent = write_event(store, now - Duration::days(6), &["file"]);
+        store.record_delivered(&delivered, "file", old).unwrap();
+        store.record_delivered(&settled, "file", old).unwrap();
+        store.record_expired(&settled, "webhook", old).unwrap();
+        store.record_delivered(&dead, "file", old).unwrap();
+        store.record_dead(&dead, "webhook", "HTTP 500", old).unwrap();
+        store.record_failure(&failed, "webhook", "HTTP 500", now + Duration::minutes(1)).unwrap();
+        store.record_delivered(&recent, "file", now).unwrap();
+
+        let report = store.purge(now, retention).unwrap();
+        assert_eq!(report, PurgeReport { reset_tokens: 1, sessions: 1, events: 2, rate_limits: 0 });
+        let left: Vec<(String, String)> =
+            store.list_deliveries(None, 100).unwrap().into_iter().map(|d| (d.event_id, d.sink)).collect();
+        assert_eq!(left.len(), 2 + 1 + 1 + 1 + 2, "dead (2), failed, pending, recent and the two reset events");
+        for gone in [&delivered, &settled] {
+            assert!(left.iter().all(|(id, _)| id != gone), "{gone} and its deliveries are deleted");
+        }
+        for kept in [&dead, &failed, &pending, &recent] {
+            assert!(left.iter().any(|(id, _)| id == kept), "{kept} is kept");
+        }
+        assert!(left.contains(&(dead.clone(), "webhook".into())), "a dead delivery is never deleted");
+        assert!(store.reset_token_is_live("default", "live", &m.provider_identity_id, now).unwrap());
+        assert!(store.find_session("default", "live", now).unwrap().is_some());
+        assert!(store.delete_session("default", "live").is_ok_and(|found| found), "the live session is there");
+        assert!(!store.delete_session("default", "expired").unwrap(), "the expired session is gone");
+
+        assert!(store.purge(now, retention).unwrap().is_empty(), "a second pass finds nothing");
+        let later = store.purge(now + Duration::days(2), retention).unwrap();
+        assert_eq!((later.events, later.reset_tokens), (1, 1), "{later:?}: the recent event, the live token");
+        let none = store.purge(now + Duration::days(2), Duration::MAX).unwrap();
+        assert!(none.is_empty(), "a retention too long to subtract keeps everything");
+    });
+}
+
+#[test]
+fn the_janitor_deletes_in_batches_and_instances_share_the_work() {
+    on_both(|store| {
+        let n = identity("a@b.c");
+        store.create_identity(&n).unwrap();
+        let now = SystemClock.now();
+        let total = 2 * crate::janitor::BATCH as usize + 37;
+        let mut conn = store.conn().unwrap();
+        write_tx(&mut conn, |c| {
+            for i in 0..total {
+                let s = session(&n.auth_identity_id, &format!("s{i}"), now - Duration::seconds(1));
+                diesel::insert_into(crate::schema::auth_session::table)
+                    .values(crate::rows::SessionRow {
+                        id: &s.session_hash,
+                        tenant_id: "default",
+                        auth_identity_id: &s.auth_identity_id,
+                        actor_type: &s.actor_type,
+                        auth_provider: &s.auth_provider,
+                        security_stamp: &s.security_stamp,
+                        created_at: crate::rows::naive(s.created_at),
+                        expires_at: crate::rows::naive(s.expires_at),
+                    })
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        drop(conn);
+        let reports: Vec<PurgeReport> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2).map(|_| s.spawn(|| store.purge(now, Duration::days(7)).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(reports.iter().map(|r| r.sessions).sum::<usize>(), total, "each expired session deleted once");
+        assert!(store.purge(now, Duration::days(7)).unwrap().is_empty());
+
+        // The shared rate limiter (PostgreSQL): idle buckets go, an active one keeps its state.
+        let Some(limiter) = store.shared_rate_limiter() else { return };
+        let limit = RateLimit { capacity: 1, window: Duration::minutes(1) };
+        limiter.take("idle", &limit, now - Duration::hours(2)).unwrap();
+        limiter.take("active", &limit, now).unwrap();
+        assert_eq!(limiter.prune(now, Duration::hours(1)).unwrap(), 1);
+        assert!(matches!(limiter.peek("active", &limit, now).unwrap(), Decision::Limited { .. }));
+        assert_eq!(limiter.prune(now, Duration::hours(1)).unwrap(), 0);
+        assert_eq!(limiter.prune(now + Duration::hours(1), Duration::hours(1)).unwrap(), 1, "idle for a window");
     });
 }

@@ -2,7 +2,8 @@
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::{IntoParams, ToResponse, ToSchema};
 
 use auth_domain::service::Scope as DomainScope;
 use auth_domain::AuthError;
@@ -10,13 +11,84 @@ use auth_domain::AuthError;
 use crate::body::{Fields, JsonBody};
 use crate::client::client_key;
 use crate::credentials::Presented;
+use crate::openapi::{
+    error_example, negotiated_unauthorized, Conflict, ErrorBody, PayloadTooLarge, ServerError, TooManyRequests,
+    Unauthorized,
+};
 use crate::{ApiError, AppService, AppState};
 
 type Scope = web::Path<(String, String)>;
 
+/// The path parameters of the `/auth/{actor}/{provider}/...` routes.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct ScopeParams {
+    /// The actor type: one of `ACTOR_TYPES` (default `customer` and `user`; names of letters,
+    /// digits and `_`). Any other is 400 `not_allowed`.
+    #[param(pattern = r"^[A-Za-z0-9_]+$", example = "customer")]
+    actor: String,
+    /// The auth provider: only `emailpass` (any other is 400 `not_allowed`).
+    #[param(inline)]
+    provider: Provider,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+enum Provider {
+    #[serde(rename = "emailpass")]
+    Emailpass,
+}
+
+/// The path parameter of `/auth/{actor}/providers`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub(crate) struct ActorParam {
+    /// The actor type: one of `ACTOR_TYPES` (default `customer` and `user`). Any other is 400
+    /// `not_allowed`.
+    #[param(pattern = r"^[A-Za-z0-9_]+$", example = "customer")]
+    actor: String,
+}
+
+/// An auth token.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenResponse {
+    /// A JWT (HS256) whose claims are those of `POST /auth/session`'s `user`.
+    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY3Rvcl9pZCI6IiJ9.c2lnbmF0dXJl")]
+    token: String,
+}
+
+/// `{"success": true}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SuccessResponse {
+    /// Always `true`.
+    #[schema(example = true)]
+    success: bool,
+}
+
+pub(crate) fn success_response() -> HttpResponse {
+    HttpResponse::Ok().json(SuccessResponse { success: true })
+}
+
 /// `{"token": ...}`, never cached.
 pub(crate) fn token_response(token: String) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "token": token }))
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse { token })
+}
+
+/// The body of register and login. Other fields are ignored; an empty body counts as `{}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CredentialsRequest {
+    /// Register: the WHATWG `type=email` grammar after trimming, at most 254 characters; stored
+    /// as given (trimmed). Login: any string, looked up trimmed and lowercased.
+    #[schema(example = "ann@example.com")]
+    email: String,
+    /// Register: at least `PASSWORD_MIN_LENGTH` characters (default 8), at most 72 bytes of
+    /// UTF-8, and a zxcvbn strength of at least `PASSWORD_MIN_STRENGTH` (default 2). Login: any
+    /// string.
+    #[schema(example = "correct horse battery")]
+    password: String,
 }
 
 /// Register and login: the same body (`email`, `password`, other fields ignored), a use case
@@ -44,6 +116,45 @@ async fn with_credentials(
     Ok(token_response(token))
 }
 
+/// Register an email and password
+///
+/// Creates an identity and answers its **registration token** (`actor_id: ""`): create the
+/// customer with it (`POST /store/customers`), then refresh it. Other fields and any
+/// `Authorization` header are ignored. The email and the password policy are checked before the
+/// existence check. An email that has an identity is refused (401), except when that identity has
+/// no actor yet and the same password is given: then the answer is a token for it (Medusa's
+/// idempotent re-registration).
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}/register",
+    operation_id = "register",
+    tag = "auth",
+    params(ScopeParams),
+    request_body(content = CredentialsRequest, description = "The email and password of the new identity."),
+    responses(
+        (status = 200, description = "The registration token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never cached."))),
+        (status = 400, description = "A field is missing or of the wrong type, the email is invalid, or the password \
+            breaks the policy. Every problem is reported, joined with `; `.", body = ErrorBody, examples(
+            ("fields" = (summary = "Missing and mistyped fields", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'email' is required; Expected type: 'string' for field 'password', got: 'number'")))),
+            ("email_invalid" = (summary = "Not an email address", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'email' must be a valid email address")))),
+            ("password_short" = (summary = "Password too short", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'password' must be at least 8 characters long")))),
+            ("password_long" = (summary = "Password over 72 bytes", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'password' must be at most 72 bytes of UTF-8")))),
+            ("password_weak" = (summary = "Password too weak", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'password' is too weak (strength 0 of 4, at least 2 needed): This is a very common password. Add another word or two. Uncommon words are better.")))),
+        )),
+        (status = 401, description = "The email has an identity (always JSON).", body = ErrorBody,
+            example = json!(error_example("unauthorized", "Identity with email already exists"))),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -56,6 +167,32 @@ pub(crate) async fn register(
     .await
 }
 
+/// Log in
+///
+/// Answers an auth token for the identity of the email (trimmed, lowercased for the lookup) when
+/// the password matches. Other fields and any `Authorization` header are ignored; the email
+/// grammar and the password policy are not checked. Every 401 costs one bcrypt verification,
+/// for unknown emails too.
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}",
+    operation_id = "login",
+    tag = "auth",
+    params(ScopeParams),
+    request_body(content = CredentialsRequest, description = "The email and password of an identity."),
+    responses(
+        (status = 200, description = "An auth token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never cached."))),
+        (status = 400, description = "A field is missing or of the wrong type.", body = ErrorBody,
+            example = json!(error_example("invalid_data", "Invalid request: Field 'password' is required"))),
+        (status = 401, description = "Unknown email, wrong password, or a password bcrypt cannot take (always JSON).",
+            body = ErrorBody, example = json!(error_example("unauthorized", "Invalid email or password"))),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -68,6 +205,46 @@ pub(crate) async fn login(
     .await
 }
 
+/// The body of reset-password. Unknown fields are refused.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ResetPasswordRequest {
+    /// Any string; looked up trimmed and lowercased.
+    #[schema(example = "ann@example.com")]
+    identifier: String,
+    /// Copied into the event's `data.metadata` (`null` counts as absent).
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// Ask for a password reset link
+///
+/// Answers 201 `Created` at once, **whether or not the identifier belongs to an account**; the
+/// rest runs in the background. For an account, a new reset token (15 minutes, single use)
+/// replaces any earlier one, and an `auth.password_reset` event carries it to the sinks (the
+/// reset link). At most one reset per identifier per `RESET_PASSWORD_INTERVAL` (default 60 s): a
+/// request inside the interval does nothing and still answers 201. A database failure is a 500
+/// only on PostgreSQL with the limits on (the per-client budget lives there); otherwise it is
+/// only logged.
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}/reset-password",
+    operation_id = "reset_password",
+    tag = "auth",
+    params(ScopeParams),
+    request_body(content = ResetPasswordRequest, description = "Whose password to reset."),
+    responses(
+        (status = 201, description = "Accepted (for known and unknown identifiers alike).", content_type = "text/plain",
+            body = String, example = json!("Created")),
+        (status = 400, description = "A field is missing, of the wrong type, or unknown.", body = ErrorBody,
+            example = json!(error_example("invalid_data",
+                "Invalid request: Field 'identifier' is required; Unrecognized fields: 'email'"))),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -85,12 +262,71 @@ pub(crate) async fn reset_password(
     // The work for a known account (token, event) leaves the request path: the answer costs the
     // same for known and unknown identifiers. A failure there is logged, never shown.
     let background = state.clone();
-    actix_web::rt::spawn(async move {
+    actix_web::rt::spawn(crate::request_id::carry(async move {
         let _ = background.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await;
-    });
+    }));
     Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
 }
 
+/// The body of update. Other fields are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UpdatePasswordRequest {
+    /// The new password: the register policy (length, 72 bytes, strength).
+    #[schema(example = "a new passphrase")]
+    password: String,
+    /// When given, it must be the reset token's email (trimmed, case-insensitive); `null` counts
+    /// as absent.
+    #[schema(example = "ann@example.com")]
+    email: Option<String>,
+}
+
+/// The 401 of `/update`: the negotiated 401 whose JSON message is `Invalid token`.
+pub(crate) struct InvalidResetToken;
+
+impl<'r> ToResponse<'r> for InvalidResetToken {
+    fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::response::Response>) {
+        let description = "No bearer token; a token that is malformed, badly signed, expired, not a reset token, \
+            for another tenant or `{actor}`/`{provider}`; already used, replaced by a newer request, or past its \
+            stored expiry; or its account is gone. JSON when `Accept` lists `application/json` (q > 0), otherwise \
+            `text/plain` `Unauthorized`.";
+        ("InvalidResetToken", negotiated_unauthorized(description, "Invalid token").into())
+    }
+}
+
+/// Set a new password with a reset token
+///
+/// The account comes from the reset token (`Authorization: Bearer <reset token>`), not from the
+/// body. In one transaction the token is consumed, the new hash stored, the security stamp
+/// changed (every earlier auth token and session of the identity is refused from then on) and an
+/// `auth.password_changed` event written. A 400 never consumes the token; of racing requests
+/// with one token exactly one succeeds.
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}/update",
+    operation_id = "update_password",
+    tag = "auth",
+    params(ScopeParams),
+    request_body(content = UpdatePasswordRequest, description = "The new password."),
+    security(("resetToken" = [])),
+    responses(
+        (status = 200, description = "The password is changed.", body = SuccessResponse),
+        (status = 400, description = "A field is missing or of the wrong type, the body's email is not the token's, \
+            or the password breaks the policy.", body = ErrorBody, examples(
+            ("fields" = (summary = "Missing password", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'password' is required")))),
+            ("email_mismatch" = (summary = "Another account's email", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'email' does not match the account of the reset token")))),
+            ("password_short" = (summary = "Password too short", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'password' must be at least 8 characters long")))),
+        )),
+        (status = 401, response = inline(InvalidResetToken)),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -112,9 +348,25 @@ pub(crate) async fn update(
         .hashing(move |svc| svc.update_password(&claims, email.as_deref(), password))
         .await
         .map_err(ApiError::on_reset_route)?;
-    Ok(HttpResponse::Ok().json(json!({ "success": true })))
+    Ok(success_response())
 }
 
+/// A redirect provider's callback (GET)
+///
+/// `emailpass` has no redirect flow: after the `{actor}`/`{provider}` checks the answer is always
+/// 400 `not_allowed`. Query parameters are ignored.
+#[utoipa::path(
+    get,
+    path = "/auth/{actor}/{provider}/callback",
+    operation_id = "callback",
+    tag = "auth",
+    params(ScopeParams),
+    responses(
+        (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
+            example = json!(error_example("not_allowed",
+                "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
+    )
+)]
 pub(crate) async fn callback(state: web::Data<AppState>, path: Scope) -> Result<HttpResponse, ApiError> {
     let (actor, provider) = path.into_inner();
     state.service.scope(&actor, &provider)?;
@@ -124,25 +376,169 @@ pub(crate) async fn callback(state: web::Data<AppState>, path: Scope) -> Result<
     .into())
 }
 
-pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    state.service.actor_scope(&actor)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "providers": [{
-            "id": "emailpass",
-            "identifier": "emailpass",
-            "display_name": "Email and password",
-            "flow": "credentials",
-        }]
-    })))
+/// A redirect provider's callback (POST)
+///
+/// As `GET`: always 400 `not_allowed` for `emailpass`. The body is not read.
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}/callback",
+    operation_id = "callback_post",
+    tag = "auth",
+    params(ScopeParams),
+    responses(
+        (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
+            example = json!(error_example("not_allowed",
+                "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
+    )
+)]
+pub(crate) async fn callback_post(state: web::Data<AppState>, path: Scope) -> Result<HttpResponse, ApiError> {
+    callback(state, path).await
 }
 
+/// The auth providers of an actor type.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProvidersResponse {
+    providers: Vec<ProviderInfo>,
+}
+
+/// An auth provider (the same list for every allowed actor type).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProviderInfo {
+    #[schema(example = "emailpass")]
+    id: &'static str,
+    #[schema(example = "emailpass")]
+    identifier: &'static str,
+    #[schema(example = "Email and password")]
+    display_name: &'static str,
+    /// `credentials`: the client posts them to `/auth/{actor}/{id}`.
+    #[schema(example = "credentials")]
+    flow: &'static str,
+}
+
+/// List the auth providers
+#[utoipa::path(
+    get,
+    path = "/auth/{actor}/providers",
+    operation_id = "providers",
+    tag = "auth",
+    params(ActorParam),
+    responses(
+        (status = 200, description = "One provider, `emailpass`.", body = ProvidersResponse),
+    )
+)]
+pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.service.actor_scope(&actor)?;
+    Ok(HttpResponse::Ok().json(ProvidersResponse {
+        providers: vec![ProviderInfo {
+            id: "emailpass",
+            identifier: "emailpass",
+            display_name: "Email and password",
+            flow: "credentials",
+        }],
+    }))
+}
+
+/// Refresh an auth token
+///
+/// A new token built from the current database state (actor id, metadata, stamp) with a fresh
+/// `iat`/`exp`, for the actor type and provider of the token or session. The session cookie is
+/// tried first, then the bearer token. The body is not read. This is how a registration token
+/// gets a token whose `actor_id` is the customer created meanwhile.
+#[utoipa::path(
+    post,
+    path = "/auth/token/refresh",
+    operation_id = "refresh",
+    tag = "session",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A new auth token.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never cached."))),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn refresh(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
     let fresh = state.as_caller(presented, |svc, caller| svc.refresh(caller)).await?;
     Ok(token_response(fresh))
 }
 
-/// Xclade extension: a new password for the caller (token or session), checked against the
-/// current one. Every token and session ends; the caller gets a fresh token.
+/// The body of change-password. Other fields are ignored.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ChangePasswordRequest {
+    /// The current password.
+    #[schema(example = "correct horse battery")]
+    old_password: String,
+    /// The new password: the register policy (length, 72 bytes, strength), checked before
+    /// `old_password`.
+    #[schema(example = "a better passphrase")]
+    new_password: String,
+}
+
+/// The 401 of change-password: the negotiated 401, or a wrong `old_password` (always JSON).
+pub(crate) struct ChangePasswordRefused;
+
+impl<'r> ToResponse<'r> for ChangePasswordRefused {
+    fn response() -> (&'r str, utoipa::openapi::RefOr<utoipa::openapi::response::Response>) {
+        let description = "No credentials, refused ones, or a caller of another actor type or provider: the \
+            negotiated 401 (JSON when `Accept` lists `application/json`, otherwise `text/plain` `Unauthorized`). \
+            A wrong `old_password`, or a password changed meanwhile: always JSON `Invalid password`.";
+        let mut response = negotiated_unauthorized(description, "Unauthorized");
+        if let Some(json) = response.content.get_mut("application/json") {
+            let refused = json.example.take();
+            json.examples.insert(
+                "refused".into(),
+                utoipa::openapi::example::ExampleBuilder::new()
+                    .summary("Credentials refused, Accept lists application/json")
+                    .value(refused)
+                    .build()
+                    .into(),
+            );
+            json.examples.insert(
+                "wrong_old_password".into(),
+                utoipa::openapi::example::ExampleBuilder::new()
+                    .summary("old_password does not match")
+                    .value(Some(error_example("unauthorized", "Invalid password")))
+                    .build()
+                    .into(),
+            );
+        }
+        ("ChangePasswordRefused", response.into())
+    }
+}
+
+/// Change the password (Xclade extension)
+///
+/// For the caller (session first, then bearer), whose actor type and provider must be the
+/// route's. Only if the stored hash is still the one just verified, one transaction stores the
+/// new hash, changes the security stamp, ends every session and pending reset token of the
+/// identity (the caller's session too: when the request carried a `connect.sid` cookie the
+/// answer also clears it) and writes `auth.password_changed`. The answer is a fresh token.
+#[utoipa::path(
+    post,
+    path = "/auth/{actor}/{provider}/change-password",
+    operation_id = "change_password",
+    tag = "auth",
+    params(ScopeParams),
+    request_body(content = ChangePasswordRequest, description = "The current and the new password."),
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A fresh auth token carrying the new stamp.", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: a token is never cached."))),
+        (status = 400, description = "A field is missing or of the wrong type, or `new_password` breaks the policy.",
+            body = ErrorBody, examples(
+            ("fields" = (summary = "Missing field", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'old_password' is required")))),
+            ("password_short" = (summary = "New password too short", value = json!(error_example("invalid_data",
+                "Invalid request: Field 'new_password' must be at least 8 characters long")))),
+        )),
+        (status = 401, response = inline(ChangePasswordRefused)),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,

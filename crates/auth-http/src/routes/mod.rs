@@ -1,10 +1,12 @@
 //! The route table (design §3.1). Every path answers 405 (JSON) to a method it does not serve;
 //! unknown paths answer 404 (JSON). `/auth` and `/store` each have their own CORS origins.
 
-mod auth;
-mod health;
-mod session;
-mod store;
+// Visible to the crate so that `openapi` can list the handlers' `#[utoipa::path]` operations.
+pub(crate) mod auth;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod session;
+pub(crate) mod store;
 
 use actix_cors::Cors;
 use actix_web::http::Method;
@@ -14,41 +16,62 @@ use crate::settings::HttpSettings;
 use crate::ApiError;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &HttpSettings) {
+    probes(cfg);
+    if settings.public_metrics {
+        metrics(cfg);
+    }
+    reference(cfg);
+    cfg.service(
+        web::scope("/auth")
+            .wrap(cors(&settings.auth_cors))
+            // Fixed paths first: `/token/refresh` and `/{actor}/providers` would otherwise
+            // match `/{actor}/{provider}`.
+            .service(resource("/token/refresh").route(web::post().to(auth::refresh)))
+            .service(
+                resource("/session").route(web::post().to(session::create)).route(web::delete().to(session::delete)),
+            )
+            .service(resource("/logout-all").route(web::post().to(session::logout_all)))
+            .service(resource("/{actor}/providers").route(web::get().to(auth::providers)))
+            .service(resource("/{actor}/{provider}").route(web::post().to(auth::login)))
+            .service(resource("/{actor}/{provider}/register").route(web::post().to(auth::register)))
+            .service(resource("/{actor}/{provider}/reset-password").route(web::post().to(auth::reset_password)))
+            .service(resource("/{actor}/{provider}/update").route(web::post().to(auth::update)))
+            .service(resource("/{actor}/{provider}/change-password").route(web::post().to(auth::change_password)))
+            .service(
+                resource("/{actor}/{provider}/callback")
+                    .route(web::get().to(auth::callback))
+                    .route(web::post().to(auth::callback_post)),
+            ),
+    )
+    .service(
+        web::scope("/store")
+            .wrap(cors(&settings.store_cors))
+            .service(resource("/customers").route(web::post().to(store::create_customer)))
+            .service(
+                resource("/customers/me")
+                    .route(web::get().to(store::retrieve_me))
+                    .route(web::post().to(store::update_me)),
+            ),
+    );
+}
+
+/// `/health` (liveness) and `/ready` (readiness).
+pub(crate) fn probes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health").route(web::get().to(health::health)))
-        .service(
-            web::scope("/auth")
-                .wrap(cors(&settings.auth_cors))
-                // Fixed paths first: `/token/refresh` and `/{actor}/providers` would otherwise
-                // match `/{actor}/{provider}`.
-                .service(resource("/token/refresh").route(web::post().to(auth::refresh)))
-                .service(
-                    resource("/session")
-                        .route(web::post().to(session::create))
-                        .route(web::delete().to(session::delete)),
-                )
-                .service(resource("/logout-all").route(web::post().to(session::logout_all)))
-                .service(resource("/{actor}/providers").route(web::get().to(auth::providers)))
-                .service(resource("/{actor}/{provider}").route(web::post().to(auth::login)))
-                .service(resource("/{actor}/{provider}/register").route(web::post().to(auth::register)))
-                .service(resource("/{actor}/{provider}/reset-password").route(web::post().to(auth::reset_password)))
-                .service(resource("/{actor}/{provider}/update").route(web::post().to(auth::update)))
-                .service(resource("/{actor}/{provider}/change-password").route(web::post().to(auth::change_password)))
-                .service(
-                    resource("/{actor}/{provider}/callback")
-                        .route(web::get().to(auth::callback))
-                        .route(web::post().to(auth::callback)),
-                ),
-        )
-        .service(
-            web::scope("/store")
-                .wrap(cors(&settings.store_cors))
-                .service(resource("/customers").route(web::post().to(store::create_customer)))
-                .service(
-                    resource("/customers/me")
-                        .route(web::get().to(store::retrieve_me))
-                        .route(web::post().to(store::update_me)),
-                ),
-        );
+        .service(resource("/ready").route(web::get().to(health::ready)));
+}
+
+/// `/metrics`, on the API port or on the admin port.
+pub(crate) fn metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics").route(web::get().to(crate::metrics::scrape)));
+}
+
+/// `/openapi.json` and `/docs` with its assets.
+pub(crate) fn reference(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/openapi.json").route(web::get().to(docs::openapi_json)))
+        .service(resource("/docs").route(web::get().to(docs::docs_page)))
+        .service(resource("/docs/reference.js").route(web::get().to(docs::docs_script)))
+        .service(resource("/docs/reference.css").route(web::get().to(docs::docs_style)));
 }
 
 fn resource(path: &str) -> Resource {

@@ -3,19 +3,88 @@
 use actix_web::cookie::Cookie;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use auth_domain::AuthError;
 
 use crate::credentials::Presented;
+use crate::openapi::{Conflict, ServerError, Unauthorized};
+use crate::routes::auth::{success_response, SuccessResponse};
 use crate::{ApiError, AppState};
+
+/// The answer of `POST /auth/session`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SessionResponse {
+    user: TokenClaims,
+}
+
+/// The verified claims of an auth token: Medusa's, in Medusa's order, then Xclade's `stamp` and
+/// `tenant`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenClaims {
+    /// The actor's id (`app_metadata.<actor_type>_id`); `""` when there is none (a registration token).
+    #[schema(example = "cus_01JDX3Q9R5V7ZJ8Y2N4M6K0P1T")]
+    actor_id: String,
+    /// The route's `{actor}` when the token was issued.
+    #[schema(example = "customer")]
+    actor_type: String,
+    #[schema(example = "authid_01JDX3PZ8W2C4E6G8J0L2N4Q6S")]
+    auth_identity_id: String,
+    #[schema(example = "emailpass")]
+    auth_provider: String,
+    /// Always `false`.
+    mfa_enabled: bool,
+    /// Always `null`.
+    #[schema(value_type = Option<String>, required = true)]
+    mfa_challenge_completed_at: Option<String>,
+    #[schema(value_type = Object)]
+    app_metadata: (),
+    #[schema(value_type = Object)]
+    user_metadata: (),
+    /// Issued at (seconds since the epoch).
+    #[schema(example = 1764264000)]
+    iat: i64,
+    /// Expires at (seconds since the epoch): `iat` + `JWT_EXPIRES_IN`.
+    #[schema(example = 1764350400)]
+    exp: i64,
+    /// The identity's security stamp when the token was issued (32 hex digits).
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015")]
+    stamp: String,
+    #[schema(example = "default")]
+    tenant: String,
+}
 
 fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> Result<HttpResponse, ApiError> {
     response.add_cookie(cookie).map_err(|e| AuthError::unexpected("setting a cookie", e))?;
     Ok(response)
 }
 
-/// `POST /auth/session`: the bearer token (only) opens a session; a live session cookie on the
-/// same request is replaced.
+/// Open a session
+///
+/// The bearer token (only; registration tokens too) opens a cookie session: `connect.sid`,
+/// HttpOnly, for `SESSION_TTL` (default 10 h; use does not extend it). A live session whose
+/// cookie the request also carried (with a JSON `Content-Type`) is ended in the same transaction.
+/// The body is not read.
+#[utoipa::path(
+    post,
+    path = "/auth/session",
+    operation_id = "create_session",
+    tag = "session",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's claims.", body = SessionResponse,
+            headers(
+                ("Set-Cookie" = String, description = "`connect.sid=<64 hex>; HttpOnly; SameSite=Lax; Path=/; \
+                    Max-Age=36000; Expires=…` (`Secure` and `SameSite` per `COOKIE_SECURE`, `COOKIE_SAMESITE`)."),
+                ("Cache-Control" = String, description = "`no-store`."),
+            )),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn create(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
     let token = presented.require_bearer()?;
     let replaces = presented.session;
@@ -24,15 +93,51 @@ pub(crate) async fn create(state: web::Data<AppState>, presented: Presented) -> 
     with_cookie(response, &state.settings.cookie.session(session_id))
 }
 
-/// `DELETE /auth/session`: ends the session of the cookie (only), and clears the cookie.
+/// End the session
+///
+/// Ends the session of the cookie (only; an `Authorization` header is ignored), expired or not,
+/// and clears the cookie. The request needs `Content-Type: application/json` for the cookie to
+/// count. Tokens are not revoked (logout-all does that). The body is not read.
+#[utoipa::path(
+    delete,
+    path = "/auth/session",
+    operation_id = "delete_session",
+    tag = "session",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The session is ended.", body = SuccessResponse,
+            headers(("Set-Cookie" = String, description = "The clearing cookie: `connect.sid=; …; Max-Age=0; Expires=<past>`."))),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn delete(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
     let session = presented.require_session()?;
     state.blocking(move |svc| svc.close_session(&session)).await?;
-    with_cookie(HttpResponse::Ok().json(json!({ "success": true })), &state.settings.cookie.removal())
+    with_cookie(success_response(), &state.settings.cookie.removal())
 }
 
-/// `POST /auth/logout-all` (Xclade extension): revokes every token and session of the caller.
+/// Log out everywhere (Xclade extension)
+///
+/// Changes the caller's security stamp and ends all of its sessions and its pending reset token,
+/// in one transaction: every auth token issued before (this one included) is refused from then
+/// on. Session first, then bearer. Clears the cookie for every caller. The body is not read.
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    operation_id = "logout_all",
+    tag = "session",
+    security(("session" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every token and session of the identity is revoked.", body = SuccessResponse,
+            headers(("Set-Cookie" = String, description = "The clearing cookie: `connect.sid=; …; Max-Age=0; Expires=<past>`."))),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 500, response = ServerError),
+    )
+)]
 pub(crate) async fn logout_all(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
     state.as_caller(presented, |svc, caller| svc.logout_all(caller)).await?;
-    with_cookie(HttpResponse::Ok().json(json!({ "success": true })), &state.settings.cookie.removal())
+    with_cookie(success_response(), &state.settings.cookie.removal())
 }

@@ -487,3 +487,97 @@ where
 pub fn email(tag: &str) -> String {
     format!("{tag}-{}@example.com", auth_domain::secret::random_hex(4).unwrap())
 }
+
+/// The real binary (`xclade-auth`) over a test environment, its log (standard error) in a file:
+/// for what only a process shows (signals, exit codes, log lines). Killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    log: PathBuf,
+    pub port: u16,
+}
+
+impl ServerProcess {
+    /// Starts the binary with the environment's settings and `overrides` (the file sink on, so
+    /// the development log sink is off) and waits until it listens.
+    pub fn start(env: &TestEnv, overrides: &[(&str, &str)]) -> ServerProcess {
+        let log = env.dir.path().join(format!("server-{}.log", auth_domain::secret::random_hex(4).unwrap()));
+        let mut vars = env.config(overrides);
+        if !overrides.iter().any(|(k, _)| *k == "LOG_SINK") {
+            vars.remove("LOG_SINK");
+        }
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
+            .env_clear()
+            .envs(&vars)
+            .current_dir(env.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut process = ServerProcess { child, log, port: 0 };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        process.port = loop {
+            let port = process.log().lines().find_map(|l| {
+                l.split("listening on http://127.0.0.1:").nth(1).map(|p| p.trim().parse::<u16>().unwrap())
+            });
+            if let Some(port) = port {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "the server did not start: {}", process.log());
+            assert!(process.child.try_wait().unwrap().is_none(), "the server exited: {}", process.log());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        process
+    }
+
+    /// What the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends a signal (`TERM`, `INT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status =
+            std::process::Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
+        assert!(status.unwrap().success(), "kill -{signal}");
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not exit: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` until it holds, up to 20 s.
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The value of the sample `series` (`name{labels}`) in a `/metrics` scrape, 0 when absent.
+pub fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}

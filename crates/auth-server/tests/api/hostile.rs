@@ -1393,8 +1393,9 @@ fn route_cases(t: &mut Table) {
         "/admin/users",
         "/.env",
         "/%2e%2e/%2e%2e/etc/passwd",
-        "/ready",
-        "/metrics",
+        "/ready/",
+        "/metrics/x",
+        "/docs/nothing.js",
         long.as_str(),
     ] {
         let expect = Expect::Error(404, "not_found", Msg::Exact(format!("Cannot GET {path}")));

@@ -1,60 +1,17 @@
 //! No password, token or secret in the log or in the database after a full flow, with the real
 //! binary at debug level and the file sink on (so the development log sink is off).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{claims, wait_for_events, Backend, Client, TestEnv, JWT_SECRET, PASSWORD};
+use crate::helpers::{claims, wait_for_events, Backend, Client, ServerProcess, TestEnv, JWT_SECRET, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(no_secret_reaches_the_log_or_the_database);
 
 const NEW_PASSWORD: &str = "an entirely new passphrase";
-
-struct Server {
-    child: Child,
-    log: std::path::PathBuf,
-    port: u16,
-}
-
-impl Server {
-    fn start(env: &TestEnv) -> Server {
-        let log = env.dir.path().join("server.log");
-        let mut vars = env.config(&[("RUST_LOG", "debug")]);
-        vars.remove("LOG_SINK");
-        let child = Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
-            .env_clear()
-            .envs(&vars)
-            .current_dir(env.dir.path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let file = std::fs::File::open(&log).unwrap();
-            let port = BufReader::new(file).lines().map_while(Result::ok).find_map(|l| {
-                l.split("listening on http://127.0.0.1:").nth(1).map(|p| p.trim().parse::<u16>().unwrap())
-            });
-            if let Some(port) = port {
-                break port;
-            }
-            assert!(Instant::now() < deadline, "the server did not start: {}", std::fs::read_to_string(&log).unwrap());
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Server { child, log, port }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn database_dump(env: &TestEnv) -> String {
     match env.backend {
@@ -73,7 +30,7 @@ fn database_dump(env: &TestEnv) -> String {
 
 fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
     let Some(env) = TestEnv::new(backend) else { return };
-    let mut server = Server::start(&env);
+    let mut server = ServerProcess::start(&env, &[("RUST_LOG", "debug")]);
     let client = Client::new(server.port);
     let email = "ann@example.com";
 
@@ -89,10 +46,9 @@ fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
     let after = client.login(email, NEW_PASSWORD).token();
     wait_for_events(&env.events_file, "auth.password_changed", 1);
     std::thread::sleep(Duration::from_millis(300)); // a dispatcher pass erases the delivered secret
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    server.kill();
 
-    let log = std::fs::read_to_string(&server.log).unwrap();
+    let log = server.log();
     assert!(log.contains("/auth/customer/emailpass/update"), "the log is real: {log}");
     assert!(log.contains("DEBUG"), "the log is at debug level");
     let dump = database_dump(&env);
