@@ -721,7 +721,7 @@ the hardware allows; compare runs only with the machine in a similar state.
   \`RUST_LOG=warn RATE_LIMIT_ENABLED=false PASSWORD_MIN_STRENGTH=0 LOG_SINK=false JWT_SECRET=<fixed, ${#SECRET} bytes> HOST=127.0.0.1 PORT=<free> DATA_DIR=<temp>\`,
   plus \`DATABASE_URL=postgres://postgres@127.0.0.1:5432/xa_bench_<random>\` on PostgreSQL. Other
   settings are the defaults: \`BCRYPT_COST=12\`, \`HASH_CONCURRENCY\` and \`HTTP_WORKERS\` = $CORES,
-  \`DATABASE_POOL_SIZE=10\`.
+  \`DATABASE_POOL_SIZE\` = 10 on SQLite and $((2 * CORES)) (2 × cores) on the local PostgreSQL.
 - Throughput: \`wrk ${WRK_ARGS[*]} -s bench/post.lua URL\`, $RUNS runs, the median of each
   figure (and all $RUNS requests/s values). \`bench/post.lua\` sends \`POST\` with
   \`Authorization: Bearer \$BENCH_AUTH\` (refresh) or the JSON body \`\$BENCH_BODY\` (login).

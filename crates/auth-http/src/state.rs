@@ -37,6 +37,7 @@ pub struct AppState {
     hashing: Arc<Semaphore>,
     /// The threads that hash (as many as permits), apart from the blocking pool.
     hash_pool: Arc<hashing::HashPool>,
+    database: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -55,7 +56,16 @@ impl AppState {
             readiness: None,
             hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
             hash_pool: Arc::new(hashing::HashPool::new(hash_concurrency.max(1))),
+            database: None,
         }
+    }
+
+    /// At most `connections` use cases on the blocking pool at once (the database pool's size):
+    /// the others wait here, asynchronously and first come first served, instead of on blocking
+    /// threads that race for the pool's connections.
+    pub fn with_database_concurrency(mut self, connections: usize) -> AppState {
+        self.database = Some(Arc::new(Semaphore::new(connections.max(1))));
+        self
     }
 
     /// Records into `metrics` (shared with the server's own collectors).
@@ -90,6 +100,10 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&AppService) -> Result<T, AuthError> + Send + 'static,
     {
+        let _turn = match &self.database {
+            Some(turns) => Some(turns.acquire().await.map_err(|e| AuthError::unexpected("database queue", e))?),
+            None => None,
+        };
         let service = self.service.clone();
         let id = request_id::current();
         match web::block(move || request_id::in_scope(id, || use_case(&service))).await {

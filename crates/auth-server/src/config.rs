@@ -142,6 +142,9 @@ impl Config {
             Some(url) => DatabaseUrl::parse(&url),
             None => DatabaseUrl::Sqlite(data_dir.join("xclade-auth.sqlite")),
         };
+        // PostgreSQL on this machine runs its backends on our cores: more queries at once than
+        // 2 per core only queue in the scheduler and stretch the tail (docs/benchmarks.md).
+        let default_pool_size = if database_url.is_local_postgres() { 2 * cores as u32 } else { 10 };
         let bcrypt_cost = parse_num("BCRYPT_COST", get("BCRYPT_COST"), 12u32)?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(invalid("BCRYPT_COST", "must be within 4..=31"));
@@ -161,7 +164,7 @@ impl Config {
         let config = Config {
             host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
             port: parse_num("PORT", get("PORT"), 9000u16)?,
-            database_pool_size: parse_num("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10u32)?.max(1),
+            database_pool_size: parse_num("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), default_pool_size)?.max(1),
             database_timeout: parse_duration("DATABASE_TIMEOUT", get("DATABASE_TIMEOUT"), Duration::from_secs(5))?,
             migrate_on_start: parse_bool("MIGRATE_ON_START", get("MIGRATE_ON_START"))?.unwrap_or(true),
             jwt_secret: lookup("JWT_SECRET").filter(|s| !s.is_empty()).map(|s| Secret(s.into_bytes())),
@@ -399,8 +402,8 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "DATABASE_POOL_SIZE",
         group: SERVER,
-        default: "10",
-        description: "maximum database connections (at least 1)",
+        default: "10; 2 × cores for PostgreSQL on this machine",
+        description: "maximum database connections (at least 1); also how many requests use the database at once",
         redact: Redact::No,
         value: |c| Some(c.database_pool_size.to_string()),
     },
@@ -1027,6 +1030,18 @@ mod tests {
     }
 
     #[test]
+    fn the_pool_is_smaller_when_postgresql_shares_our_cores() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let pool = |url: &str| config(&[("DATABASE_URL", url)]).unwrap().database_pool_size;
+        assert_eq!(pool("postgres://postgres@127.0.0.1:5432/auth"), 2 * cores);
+        assert_eq!(pool("postgres://postgres@localhost/auth"), 2 * cores);
+        assert_eq!(pool("postgres://postgres@db.internal:5432/auth"), 10);
+        assert_eq!(pool("./data/auth.sqlite"), 10);
+        let set = config(&[("DATABASE_URL", "postgres://postgres@127.0.0.1/auth"), ("DATABASE_POOL_SIZE", "7")]);
+        assert_eq!(set.unwrap().database_pool_size, 7);
+    }
+
+    #[test]
     fn durations_take_units_or_bare_seconds() {
         let d = |v: &str| parse_duration("X", Some(v.into()), Duration::ZERO);
         assert_eq!(d("250ms").unwrap(), Duration::from_millis(250));
@@ -1095,7 +1110,7 @@ mod tests {
     }
 
     /// Keys whose default text is a description, not a value (`number of cores`, `DATA_DIR/…`).
-    const DESCRIBED_DEFAULTS: [&str; 3] = ["HTTP_WORKERS", "HASH_CONCURRENCY", "DATABASE_URL"];
+    const DESCRIBED_DEFAULTS: [&str; 4] = ["HTTP_WORKERS", "HASH_CONCURRENCY", "DATABASE_URL", "DATABASE_POOL_SIZE"];
 
     #[test]
     fn the_key_table_is_what_the_parser_reads() {

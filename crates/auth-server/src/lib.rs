@@ -245,6 +245,7 @@ impl Application {
         let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.migrate_on_start };
         let state = AppState::new(service, http_settings(&config), config.hash_concurrency)
             .with_metrics(metrics.clone())
+            .with_database_concurrency(config.database_pool_size as usize)
             .with_readiness(Arc::new(readiness));
         let shutdown_secs = config.shutdown_timeout.as_secs();
         let (listener, port) = bind(&config.host, config.port)?;

@@ -48,6 +48,15 @@ impl DatabaseUrl {
     pub fn is_postgres(&self) -> bool {
         matches!(self, DatabaseUrl::Postgres(_))
     }
+
+    /// PostgreSQL on this machine (every host a loopback address or a Unix socket): its backends
+    /// share the cores with the service.
+    pub fn is_local_postgres(&self) -> bool {
+        match self {
+            DatabaseUrl::Postgres(url) => PgUrl::of(url).only_loopback_hosts(&|k: &str| std::env::var(k).ok()),
+            DatabaseUrl::Sqlite(_) => false,
+        }
+    }
 }
 
 /// Prints the URL with any password replaced, so it can be logged.
@@ -115,30 +124,11 @@ impl Manager {
 /// whenever the server offers it; over loopback that protects nothing and costs CPU on every
 /// query. `env` reads libpq's environment variables (`PGSSLMODE`, `PGHOST`, `PGHOSTADDR`).
 pub(crate) fn without_tls_on_loopback<'u>(url: &'u str, env: impl Fn(&str) -> Option<String>) -> Cow<'u, str> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let params: Vec<(&str, String)> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k, percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
-        .collect();
-    let param = |name: &str| params.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-    if param("sslmode").is_some() || param("requiressl").is_some() || env("PGSSLMODE").is_some() {
+    let params = PgUrl::of(url);
+    if params.param("sslmode").is_some() || params.param("requiressl").is_some() || env("PGSSLMODE").is_some() {
         return Cow::Borrowed(url);
     }
-    // Where libpq connects: `hostaddr` wins over `host`, a parameter over the URL's authority,
-    // and the environment fills what the URL leaves out.
-    let authority = before_query.split('/').next().unwrap_or_default();
-    let authority_hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
-    let hosts: String = match (param("hostaddr"), param("host")) {
-        (Some(addr), _) => addr,
-        (None, Some(host)) => host,
-        (None, None) if !authority_hosts.is_empty() => {
-            percent_encoding::percent_decode_str(authority_hosts).decode_utf8_lossy().into_owned()
-        }
-        (None, None) => env("PGHOSTADDR").or_else(|| env("PGHOST")).unwrap_or_default(),
-    };
-    if !hosts.split(',').all(|h| is_loopback_host(strip_port(h))) {
+    if !params.only_loopback_hosts(&env) {
         return Cow::Borrowed(url);
     }
     let separator = match url.find('?') {
@@ -147,6 +137,47 @@ pub(crate) fn without_tls_on_loopback<'u>(url: &'u str, env: impl Fn(&str) -> Op
         Some(_) => "&",
     };
     Cow::Owned(format!("{url}{separator}sslmode=disable"))
+}
+
+/// A PostgreSQL URL's authority and query parameters, as libpq reads them.
+struct PgUrl<'u> {
+    before_query: &'u str,
+    params: Vec<(&'u str, String)>,
+}
+
+impl<'u> PgUrl<'u> {
+    fn of(url: &'u str) -> PgUrl<'u> {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let params = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k, percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+            .collect();
+        PgUrl { before_query, params }
+    }
+
+    fn param(&self, name: &str) -> Option<String> {
+        self.params.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    }
+
+    /// Whether every host libpq would connect to is on this machine.
+    fn only_loopback_hosts(&self, env: &impl Fn(&str) -> Option<String>) -> bool {
+        let (before_query, param) = (self.before_query, |name: &str| self.param(name));
+        // Where libpq connects: `hostaddr` wins over `host`, a parameter over the URL's authority,
+        // and the environment fills what the URL leaves out.
+        let authority = before_query.split('/').next().unwrap_or_default();
+        let authority_hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+        let hosts: String = match (param("hostaddr"), param("host")) {
+            (Some(addr), _) => addr,
+            (None, Some(host)) => host,
+            (None, None) if !authority_hosts.is_empty() => {
+                percent_encoding::percent_decode_str(authority_hosts).decode_utf8_lossy().into_owned()
+            }
+            (None, None) => env("PGHOSTADDR").or_else(|| env("PGHOST")).unwrap_or_default(),
+        };
+        hosts.split(',').all(|h| is_loopback_host(strip_port(h)))
+    }
 }
 
 /// `host:port`, `[v6]:port`, `[v6]` or `host` without the port and brackets.
