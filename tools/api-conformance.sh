@@ -9,6 +9,8 @@
 #   content_type_conformance      every content type is documented for its status
 #   response_schema_conformance   every body matches its schema
 #   response_headers_conformance  documented headers are present and match their schemas
+#   unsupported_method            a method the document does not list is a 405
+#   allow_header_conformance      and that 405's Allow header lists the documented methods
 #
 # The virtual environment lives in target/api-conformance/venv (not in the repository) and is
 # reused while it has the pinned version.
@@ -75,7 +77,7 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 
-checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance
+checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance
 # Run from target/api-conformance, where hypothesis and schemathesis keep their state
 # (.hypothesis, .schemathesis) and the reports, out of the repository.
 mkdir -p "$work"

@@ -31,6 +31,27 @@ pub fn document_json() -> &'static str {
     })
 }
 
+/// The methods a path template of the document serves (`"GET, POST"`), for the `Allow` header
+/// of a 405: the document is the one list of what each path answers.
+pub(crate) fn allowed_methods(path: &str) -> Option<&'static str> {
+    static ALLOWED: OnceLock<std::collections::HashMap<String, String>> = OnceLock::new();
+    let allowed = ALLOWED.get_or_init(|| {
+        let document = document();
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        paths
+            .into_iter()
+            .map(|(path, item)| {
+                let methods: Vec<String> = item
+                    .as_object()
+                    .map(|ops| ops.keys().map(|m| m.to_ascii_uppercase()).collect())
+                    .unwrap_or_default();
+                (path, methods.join(", "))
+            })
+            .collect()
+    });
+    allowed.get(path).map(String::as_str)
+}
+
 /// The document as a JSON value.
 pub fn document() -> Value {
     let mut value = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
@@ -322,7 +343,14 @@ impl<'r> ToResponse<'r> for MethodNotAllowed {
             ResponseBuilder::new()
                 .description(
                     "The answer to a path of this document with a method it does not list (`HEAD` included, and \
-                     `OPTIONS` unless it is a CORS preflight on `/auth` or `/store`). No `Allow` header.",
+                     `OPTIONS` unless it is a CORS preflight on `/auth` or `/store`).",
+                )
+                .header(
+                    "Allow",
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String).build())
+                        .description(Some("The methods the path serves, e.g. `POST` or `GET, POST`."))
+                        .build(),
                 )
                 .content(
                     "application/json",

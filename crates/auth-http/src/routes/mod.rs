@@ -91,8 +91,15 @@ fn cors(origins: &[String]) -> Cors {
     origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::method_not_allowed(format!("Method {} is not allowed on {}", req.method(), req.path())))
+/// 405 with `Allow`: the methods the path's template serves, as the OpenAPI document lists them.
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let error = ApiError::method_not_allowed(format!("Method {} is not allowed on {}", req.method(), req.path()));
+    let mut response = actix_web::ResponseError::error_response(&error);
+    let allow = req.match_pattern().and_then(|pattern| crate::openapi::allowed_methods(&pattern));
+    if let Some(value) = allow.and_then(|v| actix_web::http::header::HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }
 
 pub(crate) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -46,18 +46,22 @@ fn unknown_routes_and_methods_answer_json(backend: Backend) {
         assert_eq!((r.status, r.content_type.as_str()), (404, "application/json"), "{path}");
         assert_eq!(r.json()["type"], "not_found");
     }
-    for (method, path) in [
-        ("GET", "/auth/token/refresh"),
-        ("GET", "/auth/customer/emailpass"),
-        ("GET", "/auth/customer/emailpass/register"),
-        ("PUT", "/auth/customer/emailpass/update"),
-        ("DELETE", "/auth/customer/emailpass/reset-password"),
-        ("POST", "/auth/customer/providers"),
-        ("POST", "/health"),
+    for (method, path, allow) in [
+        ("GET", "/auth/token/refresh", "POST"),
+        ("GET", "/auth/customer/emailpass", "POST"),
+        ("GET", "/auth/customer/emailpass/register", "POST"),
+        ("PUT", "/auth/customer/emailpass/update", "POST"),
+        ("DELETE", "/auth/customer/emailpass/reset-password", "POST"),
+        ("POST", "/auth/customer/providers", "GET"),
+        ("PUT", "/auth/customer/emailpass/callback", "GET, POST"),
+        ("PUT", "/auth/session", "POST, DELETE"),
+        ("DELETE", "/store/customers/me", "GET, POST"),
+        ("POST", "/health", "GET"),
     ] {
         let r = app.request(method, path, None, &[]);
         assert_eq!((r.status, r.content_type.as_str()), (405, "application/json"), "{method} {path}");
         assert_eq!(r.json()["type"], "not_allowed");
+        assert_eq!(r.headers.get("allow").map(String::as_str), Some(allow), "{method} {path}");
     }
 }
 
