@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::helpers::{Backend, TestApp, TestEnv};
+use crate::helpers::{Backend, ServerProcess, TestApp, TestEnv};
 use crate::on_both_backends;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -185,49 +185,6 @@ fn a_failing_receiver_gets_growing_retries_then_a_dead_delivery_that_can_be_retr
     assert!(delivered.contains(&event_id), "{delivered}");
 }
 
-/// A running binary, killed with SIGKILL when dropped (also when a test fails half-way).
-struct Running(Child);
-
-impl Running {
-    fn sigkill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.sigkill();
-    }
-}
-
-/// The real binary.
-#[allow(clippy::zombie_processes, reason = "`Running` kills the child and waits for it")]
-fn spawn_binary(env: &TestEnv, overrides: &[(&str, &str)]) -> (Running, u16) {
-    let log = env.dir.path().join(format!("server-{}.log", auth_domain::secret::random_hex(4).unwrap()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
-        .env_clear()
-        .envs(env.config(overrides))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(port) = text.lines().find_map(|l| l.split("listening on http://127.0.0.1:").nth(1)) {
-            return (Running(child), port.trim().parse().unwrap());
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server did not start: {text}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn a_sigkill_loses_no_event(backend: Backend) {
     let Some(env) = TestEnv::new(backend) else { return };
     // The receiver's address is reserved, but nothing listens there yet: the receiver is down.
@@ -243,24 +200,24 @@ fn a_sigkill_loses_no_event(backend: Backend) {
         ("EVENT_LEASE", "2s".to_string()),
     ];
     let overrides = with(&settings, &[]);
-    let (mut server, port) = spawn_binary(&env, &overrides);
-    let client = crate::helpers::Client::new(port);
+    let mut server = ServerProcess::start(&env, &overrides);
+    let client = crate::helpers::Client::new(server.port);
     client.registered("ann@example.com");
     assert_eq!(client.request_reset("ann@example.com").status, 201, "committed");
     std::thread::sleep(Duration::from_millis(300));
-    server.sigkill();
+    server.kill();
     let mut db = env.db();
     let id = db.text("SELECT id AS v FROM event WHERE name = 'auth.password_reset'");
     assert_eq!(db.text("SELECT CAST(COUNT(*) AS TEXT) AS v FROM event_delivery WHERE delivered_at IS NULL"), "1");
     drop(db);
 
     let receiver = Receiver::on(TcpListener::bind(address).unwrap(), 200);
-    let (mut server, _) = spawn_binary(&env, &overrides);
+    let mut server = ServerProcess::start(&env, &overrides);
     let hits = receiver.wait_for(1);
     let envelope = verify(&hits[0]);
     assert_eq!(envelope["id"], id.as_str(), "the same event, after the restart");
     assert!(envelope["data"]["token"].as_str().unwrap().starts_with("eyJ"));
-    server.sigkill();
+    server.kill();
 }
 
 /// Two instances on one PostgreSQL: each event reaches the webhook once.

@@ -497,14 +497,11 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the binary with the environment's settings and `overrides` (the file sink on, so
-    /// the development log sink is off) and waits until it listens.
+    /// Starts the binary with the environment's settings and `overrides` and waits until it
+    /// listens.
     pub fn start(env: &TestEnv, overrides: &[(&str, &str)]) -> ServerProcess {
         let log = env.dir.path().join(format!("server-{}.log", auth_domain::secret::random_hex(4).unwrap()));
-        let mut vars = env.config(overrides);
-        if !overrides.iter().any(|(k, _)| *k == "LOG_SINK") {
-            vars.remove("LOG_SINK");
-        }
+        let vars = env.config(overrides);
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
             .env_clear()
             .envs(&vars)
@@ -553,6 +550,7 @@ impl ServerProcess {
         }
     }
 
+    /// SIGKILL, and waits for the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

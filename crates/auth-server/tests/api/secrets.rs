@@ -30,7 +30,8 @@ fn database_dump(env: &TestEnv) -> String {
 
 fn no_secret_reaches_the_log_or_the_database(backend: Backend) {
     let Some(env) = TestEnv::new(backend) else { return };
-    let mut server = ServerProcess::start(&env, &[("RUST_LOG", "debug")]);
+    // LOG_SINK unset: with the file sink on, the development log sink stays off by default.
+    let mut server = ServerProcess::start(&env, &[("RUST_LOG", "debug"), ("LOG_SINK", "")]);
     let client = Client::new(server.port);
     let email = "ann@example.com";
 
