@@ -14,6 +14,10 @@ pub enum TokenRejection {
     Expired,
     /// `iat` lies in the future beyond the leeway.
     IssuedInFuture,
+    /// `nbf` lies in the future beyond the leeway (RFC 7519 §4.1.5).
+    NotYetValid,
+    /// The header's `crit` names extensions (RFC 7515 §4.1.11): this verifier understands none.
+    UnknownCritical,
     /// A reset token where an auth token is expected, or the other way round.
     WrongKind,
     /// The token belongs to another tenant.

@@ -128,6 +128,7 @@ mod tests {
             jti: "j".into(),
             iat: now.timestamp(),
             exp: now.timestamp() + 900,
+            nbf: None,
         }
     }
 

@@ -1,25 +1,75 @@
-//! Passwords: the policy a new password must meet, and bcrypt hashing.
+//! Passwords: the policy a new password must meet, Unicode normalisation, and bcrypt hashing.
+//!
+//! A password is hashed in NFKC (NIST SP 800-63B §5.1.1.2): `é` typed as one code point or as
+//! `e` and a combining accent, or a full-width `Ａ`, is the same password. Hashes made before
+//! normalisation (and hashes imported from elsewhere) were made on the bytes as typed: when the
+//! normalised form does not match and differs from what was typed, the bytes as typed are tried
+//! once, and a login that matches that way replaces the hash with one of the normalised form.
 
 use std::borrow::Cow;
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::AuthError;
 
 /// bcrypt reads at most 72 bytes; longer input is refused rather than silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
-/// A plain-text password. Its `Debug` never prints it.
+/// A plain-text password, in NFKC, with the text as typed when that differs. Its `Debug` never
+/// prints it.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    normalized: String,
+    /// What was typed, when it is not already in NFKC (tried against hashes made before
+    /// normalisation).
+    as_typed: Option<String>,
+}
 
 impl Password {
     /// Wraps a password without checking the policy (for login, which never reveals the policy).
     pub fn unchecked(raw: String) -> Password {
-        Password(raw)
+        if unicode_normalization::is_nfkc_quick(raw.chars()) == unicode_normalization::IsNormalized::Yes {
+            return Password { normalized: raw, as_typed: None };
+        }
+        let normalized: String = raw.nfkc().collect();
+        if normalized == raw {
+            Password { normalized, as_typed: None }
+        } else {
+            Password { normalized, as_typed: Some(raw) }
+        }
     }
 
+    /// The bytes that are hashed: the NFKC form.
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.normalized.as_bytes()
+    }
+
+    /// The bytes as typed, when they differ from the NFKC form.
+    fn as_typed(&self) -> Option<&[u8]> {
+        self.as_typed.as_deref().map(str::as_bytes)
+    }
+
+    /// How many verifications a failed `PasswordHasher::verify` of this password costs.
+    fn attempts(&self) -> usize {
+        1 + usize::from(self.as_typed.is_some())
+    }
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordMatch {
+    /// No match (or a hash that cannot be read).
+    No,
+    /// The NFKC form matched.
+    Yes,
+    /// Only the bytes as typed matched: a hash made before normalisation, to be replaced.
+    AsTyped,
+}
+
+impl PasswordMatch {
+    pub fn matched(self) -> bool {
+        self != PasswordMatch::No
     }
 }
 
@@ -44,8 +94,11 @@ impl PasswordPolicy {
         self.check_field(raw, "password")
     }
 
-    /// As `check`, naming `field` in the message (e.g. `new_password`).
+    /// As `check`, naming `field` in the message (e.g. `new_password`). The rules apply to the
+    /// NFKC form, the one that is hashed.
     pub fn check_field(&self, raw: String, field: &str) -> Result<Password, AuthError> {
+        let password = Password::unchecked(raw);
+        let raw = password.normalized.as_str();
         let chars = raw.chars().count();
         if chars < self.min_length {
             return Err(AuthError::InvalidData(format!(
@@ -58,10 +111,10 @@ impl PasswordPolicy {
                 "Invalid request: Field '{field}' must be at most {MAX_PASSWORD_BYTES} bytes of UTF-8"
             )));
         }
-        if let Some(problem) = self.weakness(&raw) {
+        if let Some(problem) = self.weakness(raw) {
             return Err(AuthError::InvalidData(format!("Invalid request: Field '{field}' is too weak {problem}")));
         }
-        Ok(Password(raw))
+        Ok(password)
     }
 
     /// Why `raw` is below `min_strength`, or `None` when it is strong enough (or the check is
@@ -241,26 +294,46 @@ impl PasswordHasher {
         bcrypt::hash(password.as_bytes(), self.cost).map_err(|e| AuthError::unexpected("bcrypt", e))
     }
 
-    /// Whether `password` matches `hash`. Input bcrypt cannot take (over 72 bytes) or an
-    /// unreadable stored hash never matches, and costs a verification all the same.
-    pub fn verify(&self, password: &Password, hash: &str) -> bool {
-        if password.as_bytes().len() > MAX_PASSWORD_BYTES {
-            self.verify_dummy(password);
+    /// Whether `password` matches `hash`: its NFKC form, then (only when that fails and what was
+    /// typed differs) the bytes as typed. Input bcrypt cannot take (over 72 bytes) or an
+    /// unreadable stored hash never matches, and costs verifications all the same: a failure
+    /// always costs `password.attempts()` verifications, whatever the hash.
+    pub fn verify(&self, password: &Password, hash: &str) -> PasswordMatch {
+        if self.verify_bytes(password.as_bytes(), hash) {
+            return PasswordMatch::Yes;
+        }
+        match password.as_typed() {
+            Some(typed) if self.verify_bytes(typed, hash) => PasswordMatch::AsTyped,
+            _ => PasswordMatch::No,
+        }
+    }
+
+    /// One verification of `bytes` against `hash`, at the cost of one whatever happens.
+    fn verify_bytes(&self, bytes: &[u8], hash: &str) -> bool {
+        if bytes.len() > MAX_PASSWORD_BYTES {
+            self.spend_one(bytes);
             return false;
         }
-        match bcrypt::verify(password.as_bytes(), hash) {
+        match bcrypt::verify(bytes, hash) {
             Ok(matches) => matches,
             Err(_) => {
-                self.verify_dummy(password);
+                self.spend_one(bytes);
                 false
             }
         }
     }
 
-    /// Spends one verification at the configured cost and discards the result (after waiting
-    /// for the dummy hash if it is not ready yet).
+    /// Spends what a failed verification of `password` costs (one verification, two when what
+    /// was typed is not in NFKC) and discards the result, so an unknown account costs what a
+    /// wrong password costs (after waiting for the dummy hash if it is not ready yet).
     pub fn verify_dummy(&self, password: &Password) {
-        let bytes = &password.as_bytes()[..password.as_bytes().len().min(MAX_PASSWORD_BYTES)];
+        for _ in 0..password.attempts() {
+            self.spend_one(password.as_bytes());
+        }
+    }
+
+    fn spend_one(&self, bytes: &[u8]) {
+        let bytes = &bytes[..bytes.len().min(MAX_PASSWORD_BYTES)];
         let dummy = self.dummy.get();
         if dummy.is_empty() {
             // No dummy hash (bcrypt failed): a hash at the same cost costs the same.
@@ -429,9 +502,9 @@ mod tests {
         let hasher = PasswordHasher::new(4).unwrap();
         let p = Password::unchecked("correct horse".into());
         let hash = hasher.hash(&p).unwrap();
-        assert!(hasher.verify(&p, &hash));
-        assert!(!hasher.verify(&Password::unchecked("wrong horse".into()), &hash));
-        assert!(!hasher.verify(&p, "not a hash"));
+        assert_eq!(hasher.verify(&p, &hash), PasswordMatch::Yes);
+        assert_eq!(hasher.verify(&Password::unchecked("wrong horse".into()), &hash), PasswordMatch::No);
+        assert_eq!(hasher.verify(&p, "not a hash"), PasswordMatch::No);
         assert!(!hasher.needs_rehash(&hash));
         assert!(PasswordHasher::new(5).unwrap().needs_rehash(&hash));
     }
@@ -453,9 +526,61 @@ mod tests {
         let hasher = PasswordHasher::new(4).unwrap();
         let base = "a".repeat(72);
         let hash = hasher.hash(&Password::unchecked(base.clone())).unwrap();
-        assert!(hasher.verify(&Password::unchecked(base.clone()), &hash));
-        assert!(!hasher.verify(&Password::unchecked("a".repeat(71)), &hash), "all 72 bytes count");
-        assert!(!hasher.verify(&Password::unchecked(format!("{base}b")), &hash));
+        assert!(hasher.verify(&Password::unchecked(base.clone()), &hash).matched());
+        assert!(!hasher.verify(&Password::unchecked("a".repeat(71)), &hash).matched(), "all 72 bytes count");
+        assert!(!hasher.verify(&Password::unchecked(format!("{base}b")), &hash).matched());
         assert!(hasher.hash(&Password::unchecked(format!("{base}b"))).is_err());
+    }
+
+    /// "café noël" with precomposed letters (NFC) and with combining accents (NFD).
+    const NFC: &str = "caf\u{e9} no\u{eb}l 2024";
+    const NFD: &str = "cafe\u{301} noe\u{308}l 2024";
+
+    #[test]
+    fn a_password_is_the_same_in_every_normal_form() {
+        assert_ne!(NFC.as_bytes(), NFD.as_bytes());
+        let hasher = PasswordHasher::new(4).unwrap();
+        let from_nfc = hasher.hash(&policy().check(NFC.into()).unwrap()).unwrap();
+        let from_nfd = hasher.hash(&policy().check(NFD.into()).unwrap()).unwrap();
+        for hash in [&from_nfc, &from_nfd] {
+            assert_eq!(hasher.verify(&Password::unchecked(NFC.into()), hash), PasswordMatch::Yes);
+            assert_eq!(hasher.verify(&Password::unchecked(NFD.into()), hash), PasswordMatch::Yes);
+        }
+        // Compatibility forms too: full-width letters and the "fi" ligature.
+        let hash = hasher.hash(&Password::unchecked("fine password".into())).unwrap();
+        assert_eq!(hasher.verify(&Password::unchecked("\u{fb01}ne password".into()), &hash), PasswordMatch::Yes);
+        assert_eq!(
+            hasher.verify(&Password::unchecked("\u{ff46}\u{ff49}ne password".into()), &hash),
+            PasswordMatch::Yes
+        );
+    }
+
+    #[test]
+    fn a_hash_made_on_the_bytes_as_typed_still_verifies_and_is_flagged() {
+        let hasher = PasswordHasher::new(4).unwrap();
+        // As a hash made before normalisation (or imported) was: bcrypt over the NFD bytes.
+        let legacy = bcrypt::hash(NFD.as_bytes(), 4).unwrap();
+        assert_eq!(hasher.verify(&Password::unchecked(NFD.into()), &legacy), PasswordMatch::AsTyped);
+        // Typed in NFC, the bytes that were hashed are not recoverable: no match.
+        assert_eq!(hasher.verify(&Password::unchecked(NFC.into()), &legacy), PasswordMatch::No);
+        // A hash of bytes that are already NFKC is a current hash.
+        let plain = bcrypt::hash(NFC.as_bytes(), 4).unwrap();
+        assert_eq!(hasher.verify(&Password::unchecked(NFC.into()), &plain), PasswordMatch::Yes);
+    }
+
+    #[test]
+    fn the_policy_measures_the_normalised_form() {
+        // U+FDFA is one character that NFKC expands to 18 (33 bytes of UTF-8 from 3).
+        let expanding = "\u{fdfa}".repeat(3);
+        assert!(expanding.len() <= MAX_PASSWORD_BYTES);
+        let err = policy().check(expanding).unwrap_err();
+        assert!(err.to_string().contains("72 bytes"), "{err}");
+        assert_eq!(policy().check(NFD.into()).unwrap().as_bytes(), NFC.as_bytes());
+    }
+
+    #[test]
+    fn text_not_in_nfkc_costs_two_verifications_known_or_not() {
+        assert_eq!(Password::unchecked(NFC.into()).attempts(), 1);
+        assert_eq!(Password::unchecked(NFD.into()).attempts(), 2);
     }
 }

@@ -14,7 +14,7 @@ use crate::model::{
     new_id, Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
     PasswordResetCompletion, EMAILPASS,
 };
-use crate::password::{Password, PasswordHasher, PasswordPolicy};
+use crate::password::{Password, PasswordHasher, PasswordMatch, PasswordPolicy};
 use crate::ports::{AuthStore, Clock, EventWaker};
 use crate::ratelimit::{Decision, RateLimit, RateLimiter, Unlimited};
 use crate::secret::{random_hex, sha256_hex, SecretBox};
@@ -26,6 +26,10 @@ pub const IDENTITY_EXISTS: &str = "Identity with email already exists";
 pub const INVALID_PASSWORD: &str = "Invalid password";
 pub const ALREADY_CUSTOMER: &str = "Request already authenticated as a customer.";
 pub const CUSTOMER_EXISTS: &str = "Customer with this email already has an account";
+pub const CUSTOMER_EMAIL_MISMATCH: &str =
+    "Invalid request: Field 'email' must be the email of the authenticated identity";
+pub const CUSTOMER_EMAIL_UNVERIFIED: &str =
+    "Invalid request: the identity has no verified email to create a customer with";
 /// The actor type of storefront customers, the one `/store` routes serve.
 pub const CUSTOMER: &str = "customer";
 
@@ -105,6 +109,13 @@ impl Authenticated {
     pub fn actor_id(&self) -> String {
         self.identity.actor_id(&self.actor_type)
     }
+}
+
+/// The two failed-login buckets of one attempt to prove a password: per (email, client) and per
+/// email. Login and register's re-registration both go through them.
+struct PasswordThrottle {
+    pair: String,
+    account: String,
 }
 
 /// The fields of `POST /store/customers`.
@@ -213,12 +224,16 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     /// An email that has an identity is refused with 401 "Identity with email already exists",
     /// unless that identity has no actor yet and the same password is given (Medusa's
     /// idempotent re-register).
-    pub fn register(&self, scope: &Scope, email: &str, password: String) -> Result<String, AuthError> {
+    ///
+    /// Proving the password of an existing identity that way is a login attempt: it goes through
+    /// the same throttles (429 before any hash while they are spent) and a wrong password counts
+    /// as a failed login. `client` is the client's address key.
+    pub fn register(&self, scope: &Scope, email: &str, password: String, client: &str) -> Result<String, AuthError> {
         let email = Email::parse(email)?;
         let password = self.settings.password_policy.check(password)?;
         let tenant = &self.settings.tenant;
         if let Some(existing) = self.store.find_by_email(tenant, &scope.provider, email.key())? {
-            return self.register_existing(scope, &existing, &password);
+            return self.register_existing(scope, &existing, &password, email.key(), client);
         }
         let hash = self.hasher.hash(&password)?;
         let identity = NewIdentity {
@@ -241,45 +256,80 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
                     .store
                     .find_by_email(tenant, &scope.provider, email.key())?
                     .ok_or_else(|| AuthError::Unexpected("identity vanished after a duplicate insert".into()))?;
-                self.register_existing(scope, &existing, &password)
+                self.register_existing(scope, &existing, &password, email.key(), client)
             }
             Err(e) => Err(e),
         }
     }
 
+    /// Registering an email that has an identity. The password is always verified (so the
+    /// answer costs the same whether or not the identity has an actor), under the login
+    /// throttles; only an identity without an actor and the same password gets a token.
     fn register_existing(
         &self,
         scope: &Scope,
         existing: &IdentityRecord,
         password: &Password,
+        key: &str,
+        client: &str,
     ) -> Result<String, AuthError> {
-        if existing.has_no_actor() && self.hasher.verify(password, &existing.password_hash) {
-            self.issue(scope, existing)
-        } else {
-            Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()))
+        let throttle = self.password_throttle(key, client)?;
+        let matched = self.hasher.verify(password, &existing.password_hash);
+        if !matched.matched() {
+            self.failed_password(&throttle)?;
+            return Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()));
         }
+        if !existing.has_no_actor() {
+            return Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()));
+        }
+        self.passed_password(&throttle)?;
+        if matched == PasswordMatch::AsTyped {
+            self.rehash(existing, password);
+        }
+        self.issue(scope, existing)
+    }
+
+    /// Checks the failed-login buckets of (`key`, `client`) and of `key` before a password is
+    /// verified: `TooManyRequests` while either is spent. Checked for every email alike, known
+    /// or not, before any work.
+    fn password_throttle(&self, key: &str, client: &str) -> Result<PasswordThrottle, AuthError> {
+        let throttle = PasswordThrottle {
+            pair: Self::bucket("login", &[key, client]),
+            account: Self::bucket("login-account", &[key]),
+        };
+        let limits = &self.settings.limits;
+        let now = self.clock.now();
+        self.limiter.peek(&throttle.pair, &limits.login_failures, now)?.check("login_failures")?;
+        self.limiter.peek(&throttle.account, &limits.login_failures_account, now)?.check("login_failures_account")?;
+        Ok(throttle)
+    }
+
+    /// Counts a wrong password against both buckets.
+    fn failed_password(&self, throttle: &PasswordThrottle) -> Result<(), AuthError> {
+        let (limits, now) = (&self.settings.limits, self.clock.now());
+        self.limiter.take(&throttle.pair, &limits.login_failures, now)?;
+        self.limiter.take(&throttle.account, &limits.login_failures_account, now)?;
+        Ok(())
+    }
+
+    /// A proven password empties both buckets.
+    fn passed_password(&self, throttle: &PasswordThrottle) -> Result<(), AuthError> {
+        self.limiter.reset(&throttle.pair)?;
+        self.limiter.reset(&throttle.account)
     }
 
     /// Logs in; the email is matched case-insensitively. Any mismatch, including an address
     /// that could never be registered, is 401 "Invalid email or password" after a verification.
     pub fn login(&self, scope: &Scope, email: &str, password: String, client: &str) -> Result<String, AuthError> {
         let key = email_key(email);
-        let (pair, account) = (Self::bucket("login", &[&key, client]), Self::bucket("login-account", &[&key]));
-        let limits = &self.settings.limits;
-        let now = self.clock.now();
-        // Checked for every email alike, known or not, before any work.
-        self.limiter.peek(&pair, &limits.login_failures, now)?.check("login_failures")?;
-        self.limiter.peek(&account, &limits.login_failures_account, now)?.check("login_failures_account")?;
+        let throttle = self.password_throttle(&key, client)?;
         match self.verify_credentials(scope, &key, password) {
             Ok(token) => {
-                self.limiter.reset(&pair)?;
-                self.limiter.reset(&account)?;
+                self.passed_password(&throttle)?;
                 Ok(token)
             }
             Err(AuthError::Unauthorized(message)) => {
-                let now = self.clock.now();
-                self.limiter.take(&pair, &limits.login_failures, now)?;
-                self.limiter.take(&account, &limits.login_failures_account, now)?;
+                self.failed_password(&throttle)?;
                 Err(AuthError::Unauthorized(message))
             }
             Err(e) => Err(e),
@@ -293,16 +343,18 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             self.hasher.verify_dummy(&password);
             return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
         };
-        if !self.hasher.verify(&password, &identity.password_hash) {
+        let matched = self.hasher.verify(&password, &identity.password_hash);
+        if !matched.matched() {
             return Err(AuthError::Unauthorized(INVALID_CREDENTIALS.into()));
         }
-        if self.hasher.needs_rehash(&identity.password_hash) {
+        if matched == PasswordMatch::AsTyped || self.hasher.needs_rehash(&identity.password_hash) {
             self.rehash(&identity, &password);
         }
         self.issue(scope, &identity)
     }
 
-    /// Replaces a hash of another cost. A failure here never fails the login.
+    /// Replaces a hash of another cost, or one made on the bytes as typed, with one of the NFKC
+    /// form at the configured cost. A failure here never fails the login.
     fn rehash(&self, identity: &IdentityRecord, password: &Password) {
         let result = self.hasher.hash(password).and_then(|new_hash| {
             self.store.replace_password_hash_if(
@@ -357,6 +409,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             jti: random_hex(16)?,
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            nbf: None,
         };
         let token = self.tokens.issue_reset(&claims)?;
         let event = StoredEvent::password_reset(&self.secrets, &claims, &token, metadata, now)?;
@@ -547,7 +600,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         }
         let new_password = self.settings.password_policy.check_field(new_password, "new_password")?;
         let identity = &caller.identity;
-        if !self.hasher.verify(&Password::unchecked(old_password), &identity.password_hash) {
+        if !self.hasher.verify(&Password::unchecked(old_password), &identity.password_hash).matched() {
             return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
         }
         let now = self.clock.now();
@@ -589,9 +642,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if linked_by_token || !caller.actor_id().is_empty() {
             return Err(AuthError::InvalidData(ALREADY_CUSTOMER.into()));
         }
-        let email =
-            input.email.ok_or_else(|| AuthError::InvalidData("Email is required to create a customer".into()))?;
-        let email = Email::parse(&email)?;
+        let email = Self::customer_email(caller, input.email.as_deref())?;
         let now = self.clock.now();
         let mut customer = Customer {
             id: new_id("cus"),
@@ -610,6 +661,29 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         match self.store.create_customer(&self.settings.tenant, &caller.identity.auth_identity_id, &customer) {
             Err(AuthError::Duplicate(_)) => Err(AuthError::Duplicate(CUSTOMER_EXISTS.into())),
             other => other.map(|()| customer),
+        }
+    }
+
+    /// The email a new customer gets: the body's `email`, which must be the identity's own (so
+    /// nobody opens a customer account under an address they have not proven). For `emailpass`
+    /// that is the address the identity registered (`entity_id`); for other providers the email
+    /// the provider verified (`user_metadata.email` with `email_verified: true`). Compared
+    /// normalised; kept as the caller wrote it (trimmed).
+    fn customer_email(caller: &Authenticated, body: Option<&str>) -> Result<Email, AuthError> {
+        let body = body.ok_or_else(|| AuthError::InvalidData("Email is required to create a customer".into()))?;
+        let given = Email::parse(body)?;
+        let identity = &caller.identity;
+        let own = if identity.provider == EMAILPASS {
+            Some(identity.entity_id.as_str())
+        } else {
+            let verified = identity.user_metadata.get("email_verified").and_then(Value::as_bool) == Some(true);
+            identity.user_metadata.get("email").and_then(Value::as_str).filter(|_| verified)
+        };
+        let own = own.ok_or_else(|| AuthError::InvalidData(CUSTOMER_EMAIL_UNVERIFIED.into()))?;
+        if given.key() == email_key(own) {
+            Ok(given)
+        } else {
+            Err(AuthError::InvalidData(CUSTOMER_EMAIL_MISMATCH.into()))
         }
     }
 

@@ -29,6 +29,10 @@ pub struct AuthClaims {
     /// Present only on reset tokens: an auth token never carries it.
     #[serde(default, skip_serializing)]
     pub purpose: Option<String>,
+    /// Not before (RFC 7519 §4.1.5): Xclade never sets it, but a token that carries it is not
+    /// accepted before that time (with the leeway). Never echoed.
+    #[serde(default, skip_serializing)]
+    pub nbf: Option<i64>,
 }
 
 /// `AuthClaims` as they are signed, borrowed: the same fields, names and order (`purpose` is
@@ -73,6 +77,9 @@ pub struct ResetClaims {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: see `AuthClaims::nbf`.
+    #[serde(default, skip_serializing)]
+    pub nbf: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -161,14 +168,14 @@ impl TokenCodec {
         self.sign(claims)
     }
 
-    /// Verifies an auth token: signature (current or previous secret), HS256 only, `exp` and
-    /// `iat` with the leeway, and that it is not a reset token.
+    /// Verifies an auth token: signature (current or previous secret), HS256 only, no `crit`
+    /// header, `exp`, `nbf` and `iat` with the leeway, and that it is not a reset token.
     pub fn verify_auth(&self, token: &str, now: DateTime<Utc>) -> Result<AuthClaims, TokenRejection> {
         let claims: AuthClaims = self.decode(token)?;
         if claims.purpose.is_some() {
             return Err(TokenRejection::WrongKind);
         }
-        self.check_times(claims.iat, claims.exp, now)?;
+        self.check_times(claims.iat, claims.exp, claims.nbf, now)?;
         Ok(claims)
     }
 
@@ -178,7 +185,7 @@ impl TokenCodec {
         if claims.purpose != RESET_PURPOSE || claims.jti.is_empty() {
             return Err(TokenRejection::WrongKind);
         }
-        self.check_times(claims.iat, claims.exp, now)?;
+        self.check_times(claims.iat, claims.exp, claims.nbf, now)?;
         Ok(claims)
     }
 
@@ -191,6 +198,9 @@ impl TokenCodec {
         let mut kind_error = false;
         for key in &self.decoding {
             match jsonwebtoken::decode::<T>(token, key, &self.validation) {
+                // RFC 7515 §4.1.11: a `crit` header names extensions that must be understood;
+                // this verifier understands none (and an empty list is not allowed either).
+                Ok(data) if data.header.crit.is_some() => return Err(TokenRejection::UnknownCritical),
                 Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     // A signature that verified but claims of another shape: the other kind of token.
@@ -201,7 +211,7 @@ impl TokenCodec {
         Err(if kind_error { TokenRejection::WrongKind } else { TokenRejection::Invalid })
     }
 
-    fn check_times(&self, iat: i64, exp: i64, now: DateTime<Utc>) -> Result<(), TokenRejection> {
+    fn check_times(&self, iat: i64, exp: i64, nbf: Option<i64>, now: DateTime<Utc>) -> Result<(), TokenRejection> {
         let now = now.timestamp();
         let leeway = self.leeway.num_seconds();
         if exp.saturating_add(leeway) <= now {
@@ -209,6 +219,9 @@ impl TokenCodec {
         }
         if iat > now.saturating_add(leeway) {
             return Err(TokenRejection::IssuedInFuture);
+        }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(TokenRejection::NotYetValid);
         }
         Ok(())
     }
@@ -252,6 +265,7 @@ mod tests {
             jti: "j".into(),
             iat: now.timestamp(),
             exp: now.timestamp() + 900,
+            nbf: None,
         }
     }
 
@@ -305,6 +319,7 @@ mod tests {
             stamp: i.stamp.clone(),
             tenant: i.tenant.clone(),
             purpose: None,
+            nbf: None,
         };
         assert_eq!(signed, serde_json::to_string(&owned).unwrap());
     }
@@ -373,5 +388,72 @@ mod tests {
         assert!(c.verify_auth(&format!("{token}.extra"), now).is_err());
         assert!(c.verify_auth("not a token", now).is_err());
         assert!(c.verify_auth("", now).is_err());
+    }
+
+    /// Signs `claims` (JSON) with `header` (JSON) and the secret `k`, as a forger holding the
+    /// secret would: the claims and header this codec never writes itself.
+    fn forge(header: &str, claims: &Value) -> String {
+        use hmac::{Hmac, Mac};
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"k").unwrap();
+        mac.update(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    }
+
+    fn claims_of(token: &str) -> Map<String, Value> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn nbf_in_the_future_is_refused_beyond_the_leeway() {
+        let now = Utc::now();
+        let c = TokenCodec::new(TokenSettings {
+            secret: b"k".to_vec(),
+            previous_secrets: vec![],
+            auth_ttl: Duration::days(1),
+            leeway: Duration::seconds(30),
+        });
+        let mut claims = claims_of(&c.issue_auth(&input(), now).unwrap());
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        for (nbf, expected) in [
+            (now.timestamp() - 10, Ok(())),
+            (now.timestamp() + 20, Ok(())),
+            (now.timestamp() + 31, Err(TokenRejection::NotYetValid)),
+            (now.timestamp() + 86_400, Err(TokenRejection::NotYetValid)),
+        ] {
+            claims.insert("nbf".into(), nbf.into());
+            let token = forge(header, &Value::Object(claims.clone()));
+            assert_eq!(c.verify_auth(&token, now).map(|_| ()), expected, "nbf {nbf}");
+        }
+        let mut reset_claims = serde_json::to_value(reset(now)).unwrap();
+        reset_claims["nbf"] = (now.timestamp() + 86_400).into();
+        assert_eq!(c.verify_reset(&forge(header, &reset_claims), now), Err(TokenRejection::NotYetValid));
+        // An `nbf` that is not a number is refused too.
+        claims.insert("nbf".into(), "tomorrow".into());
+        assert!(c.verify_auth(&forge(header, &Value::Object(claims)), now).is_err());
+    }
+
+    #[test]
+    fn a_crit_header_is_refused() {
+        let now = Utc::now();
+        let c = codec(b"k", &[]);
+        let claims = Value::Object(claims_of(&c.issue_auth(&input(), now).unwrap()));
+        assert!(
+            c.verify_auth(&forge(r#"{"alg":"HS256","typ":"JWT"}"#, &claims), now).is_ok(),
+            "the forger signs right"
+        );
+        for header in [
+            r#"{"alg":"HS256","typ":"JWT","crit":["x-unknown-ext"]}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":["x-unknown-ext"],"x-unknown-ext":true}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":["b64"],"b64":false}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":[]}"#,
+        ] {
+            assert_eq!(c.verify_auth(&forge(header, &claims), now), Err(TokenRejection::UnknownCritical), "{header}");
+        }
+        let reset_claims = serde_json::to_value(reset(now)).unwrap();
+        let header = r#"{"alg":"HS256","typ":"JWT","crit":["x-unknown-ext"]}"#;
+        assert_eq!(c.verify_reset(&forge(header, &reset_claims), now), Err(TokenRejection::UnknownCritical));
+        // `crit` that is not a list of strings does not even parse as a header.
+        assert!(c.verify_auth(&forge(r#"{"alg":"HS256","crit":"x"}"#, &claims), now).is_err());
     }
 }

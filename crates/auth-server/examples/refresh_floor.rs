@@ -148,7 +148,7 @@ fn bench_hash(cost: &str, rounds: &str) -> Result<(), String> {
     for _ in 0..rounds {
         let cpu_start = thread_cpu_ns();
         let start = Instant::now();
-        let ok = hasher.verify(&password, &hash);
+        let ok = hasher.verify(&password, &hash).matched();
         wall.push(start.elapsed().as_secs_f64() * 1000.0);
         if let (Some(a), Some(b)) = (cpu_start, thread_cpu_ns()) {
             cpu.push(b.saturating_sub(a) as f64 / 1e6);

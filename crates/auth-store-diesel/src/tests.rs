@@ -118,6 +118,7 @@ fn reset_event(secrets: &SecretBox, now: chrono::DateTime<Utc>) -> NewEvent {
         jti: "j".into(),
         iat: now.timestamp(),
         exp: (now + Duration::minutes(15)).timestamp(),
+        nbf: None,
     };
     let event = StoredEvent::password_reset(secrets, &claims, "tok", Default::default(), now).unwrap();
     NewEvent { event, sinks: vec!["file".into(), "log".into()] }

@@ -98,7 +98,7 @@ impl Fixture {
 #[test]
 fn register_then_login_issue_actorless_tokens() {
     let f = fixture();
-    let token = f.service.register(&customer(), "Ann@Example.com", PW.into()).unwrap();
+    let token = f.service.register(&customer(), "Ann@Example.com", PW.into(), "client").unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.actor_type, "customer");
@@ -110,30 +110,36 @@ fn register_then_login_issue_actorless_tokens() {
 #[test]
 fn register_refuses_bad_input_and_changes_nothing() {
     let f = fixture();
-    assert!(matches!(f.service.register(&customer(), "not-an-email", PW.into()), Err(AuthError::InvalidData(_))));
-    assert!(matches!(f.service.register(&customer(), "a@b.c", "short".into()), Err(AuthError::InvalidData(_))));
+    assert!(matches!(
+        f.service.register(&customer(), "not-an-email", PW.into(), "client"),
+        Err(AuthError::InvalidData(_))
+    ));
+    assert!(matches!(
+        f.service.register(&customer(), "a@b.c", "short".into(), "client"),
+        Err(AuthError::InvalidData(_))
+    ));
     assert!(f.store.lock().identities.is_empty());
 }
 
 #[test]
 fn register_again_is_idempotent_only_without_actor_and_with_the_same_password() {
     let f = fixture();
-    let first = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    let again = f.service.register(&customer(), "A@B.C", PW.into()).unwrap();
+    let first = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    let again = f.service.register(&customer(), "A@B.C", PW.into(), "client").unwrap();
     assert_eq!(f.claims(&first).auth_identity_id, f.claims(&again).auth_identity_id);
-    let other = f.service.register(&customer(), "a@b.c", "another password".into());
+    let other = f.service.register(&customer(), "a@b.c", "another password".into(), "client");
     assert!(matches!(other, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
     // Once an actor is linked, even the same password is refused.
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
-    assert!(matches!(f.service.register(&customer(), "a@b.c", PW.into()), Err(AuthError::Unauthorized(_))));
+    assert!(matches!(f.service.register(&customer(), "a@b.c", PW.into(), "client"), Err(AuthError::Unauthorized(_))));
 }
 
 #[test]
 fn login_failures_look_alike() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     for (email, pw) in
         [("a@b.c", "wrong password"), ("nobody@b.c", PW), ("not an email", PW), ("a@b.c", &"x".repeat(100))]
     {
@@ -147,7 +153,7 @@ fn login_failures_look_alike() {
 #[test]
 fn login_carries_the_actor_of_the_route() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
@@ -163,7 +169,7 @@ fn login_carries_the_actor_of_the_route() {
 #[test]
 fn login_rehashes_a_hash_of_another_cost() {
     let f = fixture_with_cost(4);
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let stored = || f.store.lock().identities.values().next().unwrap().1.password_hash.clone();
     assert!(stored().starts_with("$2b$04$"));
     let g = Fixture {
@@ -191,7 +197,7 @@ fn rebuild_with_cost(f: &Fixture, cost: u32) -> Service {
 #[test]
 fn a_rehash_never_undoes_a_concurrent_change() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let (pid, old) = {
         let state = f.store.lock();
         let (_, r) = state.identities.values().next().unwrap();
@@ -204,7 +210,7 @@ fn a_rehash_never_undoes_a_concurrent_change() {
 #[test]
 fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
     let f = fixture();
-    let registration = f.service.register(&customer(), "Ann@b.c", PW.into()).unwrap();
+    let registration = f.service.register(&customer(), "Ann@b.c", PW.into(), "client").unwrap();
     assert!(f.service.authenticate(&registration).is_ok());
     let reset = f.request_reset("ann@B.C");
     f.update(&reset, "a brand new secret").unwrap();
@@ -231,7 +237,7 @@ fn reset_for_unknown_identifiers_does_nothing() {
 #[test]
 fn a_new_reset_request_replaces_the_old_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let first = f.request_reset("a@b.c");
     f.clock.advance(Duration::seconds(1));
     let second = f.request_reset("a@b.c");
@@ -242,7 +248,7 @@ fn a_new_reset_request_replaces_the_old_token() {
 #[test]
 fn refused_input_keeps_the_reset_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let token = f.request_reset("a@b.c");
     let claims = f.service.verify_reset_token(&customer(), &token).unwrap();
     assert!(matches!(f.service.update_password(&claims, None, "short".into()), Err(AuthError::InvalidData(_))));
@@ -256,7 +262,7 @@ fn refused_input_keeps_the_reset_token() {
 #[test]
 fn reset_tokens_expire_and_stay_in_their_scope() {
     let f = fixture();
-    let auth = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let auth = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let token = f.request_reset("a@b.c");
     let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
     assert!(f.service.verify_reset_token(&user, &token).is_err());
@@ -269,7 +275,7 @@ fn reset_tokens_expire_and_stay_in_their_scope() {
 #[test]
 fn refresh_reads_the_current_state() {
     let f = fixture();
-    let registration = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let registration = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_9"));
     }
@@ -324,7 +330,7 @@ fn dispatcher(f: &Fixture, sink: Arc<RecordingSink>) -> Dispatcher<Arc<MemorySto
 #[test]
 fn the_dispatcher_delivers_retries_and_erases_the_secret() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
     f.service
@@ -348,7 +354,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
 #[test]
 fn the_dispatcher_never_delivers_an_expired_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     f.clock.advance(Duration::minutes(16));
@@ -361,7 +367,7 @@ fn the_dispatcher_never_delivers_an_expired_token() {
 #[test]
 fn sessions_open_replace_close_and_end_with_the_stamp() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let (first, claims) = f.service.open_session(&token, None).unwrap();
     assert_eq!(claims.actor_type, "customer");
     assert_eq!(f.service.authenticate_session(&first).unwrap().identity.entity_id, "a@b.c");
@@ -381,7 +387,7 @@ fn sessions_open_replace_close_and_end_with_the_stamp() {
 #[test]
 fn logout_all_and_change_password_revoke_everything() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let (session, _) = f.service.open_session(&token, None).unwrap();
     let caller = f.service.authenticate(&token).unwrap();
     f.service.logout_all(&caller).unwrap();
@@ -410,7 +416,7 @@ fn logout_all_and_change_password_revoke_everything() {
 #[test]
 fn customers_are_created_once_and_read_through_the_identity() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let caller = f.service.authenticate(&token).unwrap();
     assert!(matches!(f.service.current_customer(&caller), Err(AuthError::Unauthenticated(_))));
     let input = |email: Option<&str>| NewCustomerInput {
@@ -437,12 +443,15 @@ fn customers_are_created_once_and_read_through_the_identity() {
         )
         .unwrap();
     assert_eq!((updated.first_name, updated.phone.as_deref()), (None, Some("1")));
-    // Another identity cannot take the address that has an account.
-    let other = f.service.register(&customer(), "other@b.c", PW.into()).unwrap();
+    // Another identity cannot take an address that is not its own, whether it has an account
+    // or not; its own (in any case) it can.
+    let other = f.service.register(&customer(), "other@b.c", PW.into(), "client").unwrap();
     let other = f.service.authenticate(&other).unwrap();
-    assert!(
-        matches!(f.service.create_customer(&other, input(Some("A@B.C"))), Err(AuthError::Duplicate(m)) if m == CUSTOMER_EXISTS)
-    );
+    for address in ["A@B.C", "nobody@b.c"] {
+        let refused = f.service.create_customer(&other, input(Some(address)));
+        assert!(matches!(refused, Err(AuthError::InvalidData(m)) if m == CUSTOMER_EMAIL_MISMATCH), "{address}");
+    }
+    assert_eq!(f.service.create_customer(&other, input(Some(" Other@B.c "))).unwrap().email, "Other@B.c");
     // A user token is no customer.
     let user_id = f.service.create_user("admin@b.c", PW.into()).unwrap();
     let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
@@ -455,7 +464,7 @@ fn customers_are_created_once_and_read_through_the_identity() {
 #[test]
 fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
@@ -478,7 +487,7 @@ fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
 #[test]
 fn a_claimed_delivery_is_not_claimed_again_before_its_lease_ends() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     let now = f.clock.now();
     assert_eq!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().len(), 1);
@@ -515,7 +524,7 @@ fn limited(f: &Fixture) -> Service {
 #[test]
 fn failed_logins_are_limited_alike_for_known_and_unknown_emails() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let svc = limited(&f);
     for email in ["a@b.c", "nobody@b.c"] {
         for _ in 0..2 {
@@ -542,7 +551,7 @@ fn failed_logins_are_limited_alike_for_known_and_unknown_emails() {
 #[test]
 fn the_client_budget_and_the_reset_interval() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
     let svc = limited(&f);
     for _ in 0..3 {
         svc.admit("ip1").unwrap();
@@ -555,4 +564,80 @@ fn the_client_budget_and_the_reset_interval() {
     f.clock.advance(Duration::seconds(61));
     svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     assert_eq!(f.store.lock().events.len(), 2);
+}
+
+#[test]
+fn re_registering_proves_a_password_under_the_login_throttles() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    let svc = limited(&f);
+    // Two wrong guesses through register spend the pair's budget (2) as failed logins would.
+    for _ in 0..2 {
+        let wrong = svc.register(&customer(), "a@b.c", "another password".into(), "ip1");
+        assert!(matches!(wrong, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
+    }
+    // Now the right password is refused before any hash, through register and login alike.
+    let limited_register = svc.register(&customer(), "A@b.c", PW.into(), "ip1");
+    assert!(matches!(limited_register, Err(AuthError::TooManyRequests { limit: "login_failures", .. })));
+    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
+    // A failed login counts against register too, and a success through register empties it.
+    assert!(svc.register(&customer(), "a@b.c", PW.into(), "ip2").is_ok());
+    assert!(svc.login(&customer(), "a@b.c", "wrong".into(), "ip2").is_err());
+    assert!(svc.register(&customer(), "a@b.c", "another password".into(), "ip2").is_err());
+    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip2"), Err(AuthError::TooManyRequests { .. })));
+    // The account-wide bucket (3) spans addresses.
+    f.clock.advance(Duration::hours(1));
+    for ip in ["ip3", "ip4", "ip5"] {
+        assert!(svc.register(&customer(), "a@b.c", "another password".into(), ip).is_err());
+    }
+    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip6"), Err(AuthError::TooManyRequests { .. })));
+    // A new email is never throttled by this (nothing to guess).
+    assert!(svc.register(&customer(), "new@b.c", PW.into(), "ip1").is_ok());
+}
+
+#[test]
+fn re_registering_an_identity_with_an_actor_counts_wrong_passwords_too() {
+    let f = fixture();
+    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    let caller = f.service.authenticate(&token).unwrap();
+    f.service.create_customer(&caller, NewCustomerInput { email: Some("a@b.c".into()), ..Default::default() }).unwrap();
+    let svc = limited(&f);
+    // The right password still answers "exists" (an actor is linked) and is not counted.
+    for _ in 0..3 {
+        let again = svc.register(&customer(), "a@b.c", PW.into(), "ip1");
+        assert!(matches!(again, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
+    }
+    for _ in 0..2 {
+        assert!(matches!(
+            svc.register(&customer(), "a@b.c", "wrong one!".into(), "ip1"),
+            Err(AuthError::Unauthorized(_))
+        ));
+    }
+    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
+}
+
+#[test]
+fn a_password_typed_in_another_normal_form_logs_in_and_old_hashes_are_replaced() {
+    let f = fixture();
+    let (nfc, nfd) = ("caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e", "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e");
+    f.service.register(&customer(), "a@b.c", nfc.into(), "client").unwrap();
+    assert!(f.service.login(&customer(), "a@b.c", nfd.into(), "ip").is_ok(), "NFD logs in to an NFC registration");
+    f.service.register(&customer(), "d@b.c", nfd.into(), "client").unwrap();
+    assert!(f.service.login(&customer(), "d@b.c", nfc.into(), "ip").is_ok(), "NFC logs in to an NFD registration");
+    // A hash made on the bytes as typed (before normalisation, or imported): the same bytes log
+    // in once that way, and the hash is replaced by one of the NFKC form.
+    let legacy = bcrypt::hash(nfd.as_bytes(), 4).unwrap();
+    let stored_hash = |f: &Fixture| {
+        f.store.lock().identities.values().find(|(key, _)| key == "d@b.c").unwrap().1.password_hash.clone()
+    };
+    for (key, record) in f.store.lock().identities.values_mut() {
+        if key == "d@b.c" {
+            record.password_hash = legacy.clone();
+        }
+    }
+    assert!(f.service.login(&customer(), "d@b.c", nfd.into(), "ip").is_ok());
+    let replaced = stored_hash(&f);
+    assert_ne!(replaced, legacy, "the legacy hash is replaced");
+    assert!(bcrypt::verify(nfc.as_bytes(), &replaced).unwrap(), "by a hash of the NFKC form");
+    assert!(f.service.login(&customer(), "d@b.c", nfc.into(), "ip").is_ok(), "now NFC logs in too");
 }

@@ -123,7 +123,9 @@ async fn with_credentials(
 /// `Authorization` header are ignored. The email and the password policy are checked before the
 /// existence check. An email that has an identity is refused (401), except when that identity has
 /// no actor yet and the same password is given: then the answer is a token for it (Medusa's
-/// idempotent re-registration).
+/// idempotent re-registration). That proves a password, so for an email that has an identity
+/// the failed-login throttles apply as at login: 429 before any hash while they are spent, and a
+/// wrong password counts as a failed login.
 #[utoipa::path(
     post,
     path = "/auth/{actor}/{provider}/register",
@@ -161,8 +163,8 @@ pub(crate) async fn register(
     path: Scope,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, req, path, body, |svc, scope, email, password, _client| {
-        svc.register(scope, email, password)
+    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
+        svc.register(scope, email, password, client)
     })
     .await
 }

@@ -110,8 +110,8 @@ fn customer_json(c: &Customer) -> CustomerResponse {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct CreateCustomerRequest {
-    /// The WHATWG `type=email` grammar after trimming, at most 254 characters; stored trimmed, case
-    /// kept. Not compared with the identity's email.
+    /// The identity's own email: for `emailpass` the address it registered, compared trimmed and
+    /// case-insensitively (another address is 400, Medusa takes any); stored trimmed, case kept.
     #[schema(example = "ann@example.com")]
     email: String,
     #[schema(example = "Ann")]
@@ -149,8 +149,10 @@ pub(crate) struct UpdateCustomerRequest {
 ///
 /// Creates the customer account of the caller (actor type `customer`, an identity without a
 /// customer yet: a registration token, or a session opened with one) and links it to the
-/// identity as `app_metadata.customer_id`. The token used still says `actor_id: ""`: refresh it.
-/// Racing requests with one token: one 200, the others 400.
+/// identity as `app_metadata.customer_id`. The customer's email is the identity's own: a body
+/// `email` must be the address the identity registered (case-insensitive), so nobody opens an
+/// account under an address they have not proven (Medusa takes any address). The token used still says `actor_id: ""`: refresh it. Racing requests
+/// with one token: one 200, the others 400.
 #[utoipa::path(
     post,
     path = "/store/customers",
@@ -166,7 +168,7 @@ pub(crate) struct UpdateCustomerRequest {
     responses(
         (status = 200, description = "The new customer.", body = CustomerResponse),
         (status = 400, description = "Publishable key missing or unknown; field problems; a missing or invalid \
-            email; or the identity already has a customer.", body = ErrorBody, examples(
+            email, or another than the identity's; or the identity already has a customer.", body = ErrorBody, examples(
             ("key_required" = (summary = "No publishable key (STORE_PUBLISHABLE_KEYS set)",
                 value = json!(error_example("not_allowed", KEY_REQUIRED)))),
             ("key_invalid" = (summary = "Unknown publishable key", value = json!(error_example("not_allowed", KEY_INVALID)))),
@@ -174,6 +176,8 @@ pub(crate) struct UpdateCustomerRequest {
                 "Invalid request: Expected type: 'string' for field 'first_name', got: 'number'; Unrecognized fields: 'password'")))),
             ("email_required" = (summary = "No email", value = json!(error_example("invalid_data",
                 "Email is required to create a customer")))),
+            ("email_mismatch" = (summary = "Not the identity's email", value = json!(error_example("invalid_data",
+                auth_domain::service::CUSTOMER_EMAIL_MISMATCH)))),
             ("email_invalid" = (summary = "Not an email address", value = json!(error_example("invalid_data",
                 "Invalid request: Field 'email' must be a valid email address")))),
             ("has_customer" = (summary = "The identity already has a customer", value = json!(error_example("invalid_data",

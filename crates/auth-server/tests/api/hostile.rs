@@ -24,7 +24,14 @@ use sha2::{Sha256, Sha384, Sha512};
 use crate::helpers::{claims, email, Backend, Db, TestApp, JWT_SECRET, PASSWORD};
 use crate::on_both_backends;
 
-on_both_backends!(hostile_requests_change_nothing, token_responses_are_not_stored, clock_claims_allow_the_leeway_only);
+on_both_backends!(
+    hostile_requests_change_nothing,
+    token_responses_are_not_stored,
+    clock_claims_allow_the_leeway_only,
+    register_cannot_guess_passwords_past_the_login_throttles,
+    a_customer_account_takes_the_identitys_own_email_only,
+    a_password_logs_in_in_any_unicode_normal_form,
+);
 
 const LOGIN: &str = "/auth/customer/emailpass";
 const REGISTER: &str = "/auth/customer/emailpass/register";
@@ -570,11 +577,30 @@ fn forgeries(real: &str, now: i64) -> Vec<(String, String)> {
         ("exp beyond the leeway", hs256(&edit(&good, "exp", Some(json!(now - 2 * LEEWAY))))),
         ("exp a string", hs256(&edit(&good, "exp", Some(json!((now + 3600).to_string()))))),
         ("exp a float beyond i64", hs256(&edit(&good, "exp", Some(json!(1e300))))),
-        ("iat beyond the leeway", hs256(&edit(&good, "iat", Some(json!(now + 4 * LEEWAY))))),
+        // `now` is the fixture's time and the table takes minutes on a busy machine: times in
+        // the future are far enough ahead (10 minutes) to stay beyond the leeway until the end.
+        // The boundary itself is `clock_claims_allow_the_leeway_only`'s business.
+        ("iat beyond the leeway", hs256(&edit(&good, "iat", Some(json!(now + 20 * LEEWAY))))),
         (
             "iat a year ahead",
             hs256(&edit(&edit(&good, "iat", Some(json!(now + 31_536_000))), "exp", Some(json!(now + 31_622_400)))),
         ),
+        // RFC 7519 §4.1.5: not before, beyond the leeway.
+        ("nbf a day ahead", hs256(&edit(&good, "nbf", Some(json!(now + 86_400))))),
+        ("nbf beyond the leeway", hs256(&edit(&good, "nbf", Some(json!(now + 20 * LEEWAY))))),
+        ("nbf a string", hs256(&edit(&good, "nbf", Some(json!("0"))))),
+        // RFC 7515 §4.1.11: a critical header this verifier does not understand (none is).
+        (
+            "crit unknown",
+            jwt(r#"{"alg":"HS256","typ":"JWT","crit":["x-unknown-ext"]}"#, &payload, Alg::Hs256, JWT_SECRET),
+        ),
+        (
+            "crit unknown, the extension present",
+            jwt(r#"{"alg":"HS256","crit":["x-unknown-ext"],"x-unknown-ext":1}"#, &payload, Alg::Hs256, JWT_SECRET),
+        ),
+        ("crit b64 false", jwt(r#"{"alg":"HS256","crit":["b64"],"b64":false}"#, &payload, Alg::Hs256, JWT_SECRET)),
+        ("crit empty", jwt(r#"{"alg":"HS256","typ":"JWT","crit":[]}"#, &payload, Alg::Hs256, JWT_SECRET)),
+        ("crit not a list", jwt(r#"{"alg":"HS256","crit":"exp"}"#, &payload, Alg::Hs256, JWT_SECRET)),
         ("an extra segment", format!("{real}.extra")),
         ("a fourth, empty segment", format!("{real}.")),
         ("the signature twice", format!("{real}.{signature_b64}")),
@@ -1691,8 +1717,99 @@ fn clock_claims_allow_the_leeway_only(backend: Backend) {
     let slightly_expired = edit(&good, "exp", Some(json!(now - LEEWAY / 3)));
     assert_eq!(app.refresh(&hs256(&slightly_ahead)).status, 200, "iat inside the leeway");
     assert_eq!(app.refresh(&hs256(&slightly_expired)).status, 200, "exp inside the leeway");
+    let not_before_soon = edit(&good, "nbf", Some(json!(now + LEEWAY / 3)));
+    assert_eq!(app.refresh(&hs256(&not_before_soon)).status, 200, "nbf inside the leeway");
+    let not_before_later = edit(&good, "nbf", Some(json!(now + 2 * LEEWAY)));
+    app.refresh(&hs256(&not_before_later)).assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
     let far_ahead = edit(&good, "iat", Some(json!(now + 2 * LEEWAY)));
     let expired = edit(&good, "exp", Some(json!(now - 2 * LEEWAY)));
     app.refresh(&hs256(&far_ahead)).assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
     app.refresh(&hs256(&expired)).assert_json(401, json!({"type": "unauthorized", "message": "Unauthorized"}));
+}
+
+/// Finding 1 of the hostile review: re-registering an email whose identity has no customer yet
+/// proves its password, so it goes through the login throttles. A victim registered (no
+/// customer yet); five wrong guesses at `register` then the right one: 429, never a token.
+fn register_cannot_guess_passwords_past_the_login_throttles(backend: Backend) {
+    let limits = [("RATE_LIMIT_ENABLED", "true"), ("RATE_LIMIT_PER_IP", "1000/1m")];
+    let Some(app) = TestApp::spawn_with(backend, &limits) else { return };
+    let victim = email("victim");
+    app.registered(&victim);
+    let exists = json!({"type": "unauthorized", "message": "Identity with email already exists"});
+    for guess in 0..5 {
+        app.register(&victim, &format!("wrong guess number {guess}")).assert_json(401, exists.clone());
+    }
+    let before = app.db().fingerprint();
+    let r = app.register(&victim, PASSWORD);
+    assert_eq!(r.status, 429, "the right password after five wrong ones: {}", r.text);
+    assert_eq!(r.json()["type"], "too_many_requests");
+    let retry_after: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    // The guesses counted as failed logins: login is throttled as well, and nothing changed.
+    assert_eq!(app.login(&victim, PASSWORD).status, 429);
+    assert_eq!(app.db().fingerprint(), before);
+    // Failed logins count against register the same way (another victim).
+    let other = email("other");
+    app.registered(&other);
+    for _ in 0..5 {
+        assert_eq!(app.login(&other, "not the password").status, 401);
+    }
+    assert_eq!(app.register(&other, PASSWORD).status, 429);
+}
+
+/// Finding 3: `POST /store/customers` takes the identity's own email only. An attacker's
+/// registration token cannot open a customer under the victim's address, and the victim's own
+/// registration then creates theirs.
+fn a_customer_account_takes_the_identitys_own_email_only(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let (attacker, victim) = (email("attacker"), email("victim"));
+    let attacker_token = app.registered(&attacker);
+    let auth = format!("Bearer {attacker_token}");
+    let mismatch = json!({"type": "invalid_data",
+        "message": "Invalid request: Field 'email' must be the email of the authenticated identity"});
+    let before = app.db().fingerprint();
+    for address in [victim.clone(), victim.to_uppercase(), format!(" {victim} ")] {
+        let body = json!({"email": address, "first_name": "Mallory"}).to_string();
+        app.post_with("/store/customers", &body, &[("authorization", &auth)]).assert_json(400, mismatch.clone());
+    }
+    assert_eq!(app.db().fingerprint(), before);
+    assert_eq!(app.db().count("customer"), 0);
+    // The victim registers and gets their customer; the attacker gets one under their own address.
+    let victim_token = app.registered(&victim);
+    let body = json!({"email": victim.to_uppercase()}).to_string();
+    let r = app.post_with("/store/customers", &body, &[("authorization", &format!("Bearer {victim_token}"))]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["customer"]["email"], victim.to_uppercase());
+    let body = json!({"email": attacker}).to_string();
+    assert_eq!(app.post_with("/store/customers", &body, &[("authorization", &auth)]).status, 200);
+}
+
+/// Finding 6: a password is hashed in NFKC, so typed in NFC or NFD it is the same password; a
+/// hash made on the bytes as typed (before normalisation) still logs in and is replaced.
+fn a_password_logs_in_in_any_unicode_normal_form(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let nfc = "caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e";
+    let nfd = "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e";
+    assert_ne!(nfc.as_bytes(), nfd.as_bytes());
+    let (ann, bob) = (email("ann"), email("bob"));
+    assert_eq!(app.register(&ann, nfc).status, 200);
+    assert_eq!(app.login(&ann, nfd).status, 200, "registered in NFC, typed in NFD");
+    assert_eq!(app.register(&bob, nfd).status, 200);
+    assert_eq!(app.login(&bob, nfc).status, 200, "registered in NFD, typed in NFC");
+    // Full-width letters are the same password too (compatibility forms).
+    assert_eq!(app.login(&ann, "\u{ff43}af\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e").status, 200);
+    // A hash of the NFD bytes, as made before normalisation: those bytes log in, once that way.
+    let legacy = bcrypt::hash(nfd.as_bytes(), 4).unwrap();
+    let key = bob.to_lowercase();
+    let metadata = json!({ "password": legacy }).to_string();
+    app.db()
+        .execute(&format!("UPDATE provider_identity SET provider_metadata = '{metadata}' WHERE entity_key = '{key}'"));
+    assert_eq!(app.login(&bob, nfc).status, 401, "the bytes hashed were NFD: NFC cannot match them");
+    assert_eq!(app.login(&bob, nfd).status, 200);
+    let stored =
+        app.db().text(&format!("SELECT provider_metadata AS v FROM provider_identity WHERE entity_key = '{key}'"));
+    let stored_hash = serde_json::from_str::<Value>(&stored).unwrap()["password"].as_str().unwrap().to_string();
+    assert_ne!(stored_hash, legacy, "the legacy hash was replaced");
+    assert!(bcrypt::verify(nfc.as_bytes(), &stored_hash).unwrap(), "by a hash of the NFKC form");
+    assert_eq!(app.login(&bob, nfc).status, 200, "and now NFC logs in");
 }
