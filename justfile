@@ -53,3 +53,7 @@ ci:
 # Benchmark suite on a release build (SQLite, PostgreSQL, the floor): writes docs/benchmarks.md
 bench:
     bash bench/run.sh
+
+# Refresh of the commit BASE against the work tree, in one run, alternating (a refactoring's proof)
+bench-compare BASE:
+    bash bench/compare.sh {{BASE}}
