@@ -159,7 +159,9 @@ wait_ready() {
 }
 
 # start_server NAME [VAR=VALUE ...]: starts xclade-auth with the benchmark environment (a clean
-# environment: nothing from the caller's shell or a .env leaks in), in its own directory.
+# environment: nothing from the caller's shell or a .env leaks in), in its own directory. The
+# admin listener (metrics, probes; nothing here reads it) takes a free port, not the default 9001,
+# which another server on this machine may hold.
 start_server() {
   local name=$1
   shift
@@ -168,7 +170,7 @@ start_server() {
   port=$("${CLIENT[@]}" port)
   t0=$(date +%s%N)
   (cd "$dir" && exec env -i PATH="$PATH" RUST_LOG=warn RATE_LIMIT_ENABLED=false PASSWORD_MIN_STRENGTH=0 \
-    LOG_SINK=false JWT_SECRET="$SECRET" HOST=127.0.0.1 PORT="$port" DATA_DIR="$dir/data" "$@" \
+    LOG_SINK=false JWT_SECRET="$SECRET" HOST=127.0.0.1 PORT="$port" ADMIN_PORT=0 DATA_DIR="$dir/data" "$@" \
     "$ROOT/$BIN" serve) >>"$dir/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
@@ -718,7 +720,7 @@ the hardware allows; compare runs only with the machine in a similar state.
 - Build: \`${BUILD_CMD[*]}\`.
 - Each server runs from its own temporary directory with a clean environment (nothing from the
   shell or a \`.env\` leaks in):
-  \`RUST_LOG=warn RATE_LIMIT_ENABLED=false PASSWORD_MIN_STRENGTH=0 LOG_SINK=false JWT_SECRET=<fixed, ${#SECRET} bytes> HOST=127.0.0.1 PORT=<free> DATA_DIR=<temp>\`,
+  \`RUST_LOG=warn RATE_LIMIT_ENABLED=false PASSWORD_MIN_STRENGTH=0 LOG_SINK=false JWT_SECRET=<fixed, ${#SECRET} bytes> HOST=127.0.0.1 PORT=<free> ADMIN_PORT=0 DATA_DIR=<temp>\`,
   plus \`DATABASE_URL=postgres://postgres@127.0.0.1:5432/xa_bench_<random>\` on PostgreSQL. Other
   settings are the defaults: \`BCRYPT_COST=12\`, \`HASH_CONCURRENCY\` and \`HTTP_WORKERS\` = $CORES,
   \`DATABASE_POOL_SIZE\` = 10 on SQLite and $((2 * CORES)) (2 × cores) on the local PostgreSQL.

@@ -64,7 +64,7 @@ trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 say "starting xclade-auth on 127.0.0.1:$port (SQLite in $data)"
-env HOST=127.0.0.1 PORT="$port" DATA_DIR="$data" \
+env HOST=127.0.0.1 PORT="$port" ADMIN_PORT=0 DATA_DIR="$data" \
   RATE_LIMIT_ENABLED=false PASSWORD_MIN_STRENGTH=0 BCRYPT_COST=4 LOG_SINK=false RUST_LOG=warn \
   "$binary" serve >"$data/server.log" 2>&1 &
 server=$!

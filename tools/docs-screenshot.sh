@@ -39,7 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-env HOST=127.0.0.1 PORT="$port" DATA_DIR="$data" LOG_SINK=false RUST_LOG=warn \
+env HOST=127.0.0.1 PORT="$port" ADMIN_PORT=0 DATA_DIR="$data" LOG_SINK=false RUST_LOG=warn \
   target/release/xclade-auth serve >"$data/server.log" 2>&1 &
 server=$!
 url="http://127.0.0.1:$port/docs"

@@ -96,6 +96,7 @@ fn settings() -> HttpSettings {
         auth_cors: vec![],
         store_cors: vec![],
         trusted_proxies: vec![],
+        public_metrics: false,
     }
 }
 

@@ -52,7 +52,8 @@ pub fn app(
         .default_service(web::to(routes::not_found))
 }
 
-/// The admin application of `ADMIN_PORT`: `/metrics`, `/health` and `/ready`, nothing else.
+/// The admin application (`ADMIN_HOST:ADMIN_PORT`, loopback by default): `/metrics`, `/health`
+/// and `/ready`, nothing else. What only an operator should read is served here.
 pub fn admin_app(
     state: AppState,
 ) -> App<
@@ -68,6 +69,6 @@ pub fn admin_app(
         .app_data(web::Data::new(state))
         .wrap(from_fn(request_id::assign))
         .configure(routes::probes)
-        .configure(routes::metrics)
+        .configure(|cfg| routes::metrics(cfg, true))
         .default_service(web::to(routes::not_found))
 }

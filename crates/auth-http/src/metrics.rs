@@ -283,8 +283,10 @@ pub async fn observe(
 /// Every metric of the service in the OpenMetrics text format: requests by route template and
 /// status with a latency histogram, the hashing queue, event backlog and deliveries per sink,
 /// pool usage, rate-limit rejections, the janitor's work. Labels never carry an email, a token
-/// or a secret. Served here unless `ADMIN_PORT` is set: then only on the admin port (and this
-/// path is a 404 here).
+/// or a secret. An operator endpoint: served on the admin listener (`ADMIN_HOST:ADMIN_PORT`,
+/// loopback port 9001 by default), and on this port only with `METRICS_ON_PUBLIC_PORT=true`;
+/// otherwise this port answers 404, because the counters would tell a stranger, for one, whether
+/// a reset-password request named a registered email.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -293,6 +295,10 @@ pub async fn observe(
     responses(
         (status = 200, description = "The metrics.", content_type = "application/openmetrics-text", body = String,
             example = json!("# TYPE xclade_auth_http_requests counter\nxclade_auth_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 1\n# EOF\n")),
+        (status = 404, description = "Not served on this port (the default on the API port: `/metrics` is on the \
+            admin listener unless `METRICS_ON_PUBLIC_PORT=true`); the same answer as any unknown path.",
+            body = crate::openapi::ErrorBody,
+            example = json!(crate::openapi::error_example("not_found", "Cannot GET /metrics"))),
         (status = 500, response = crate::openapi::ServerError),
     )
 )]

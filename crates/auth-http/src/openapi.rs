@@ -100,7 +100,9 @@ pub fn document() -> Value {
             `{actor}` is one of `ACTOR_TYPES` (default `customer`, `user`), `{provider}` is `emailpass`."),
         (name = "session", description = "Tokens and cookie sessions: refresh, open and end a session, log out everywhere."),
         (name = "store", description = "The storefront customer of the caller (actor type `customer`)."),
-        (name = "operations", description = "Probes for load balancers and orchestrators."),
+        (name = "operations", description = "Probes for load balancers and orchestrators, on this port and on the \
+            admin listener (`ADMIN_HOST:ADMIN_PORT`, loopback port 9001 by default); the metrics, on the admin \
+            listener only unless `METRICS_ON_PUBLIC_PORT=true`."),
         (name = "reference", description = "This document and its human-readable rendering."),
     )
 )]

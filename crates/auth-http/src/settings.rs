@@ -23,7 +23,8 @@ pub struct HttpSettings {
     pub store_cors: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// Whether `/metrics` is served with the API (`false` when an admin port serves it).
+    /// Whether `/metrics` is served with the API (`METRICS_ON_PUBLIC_PORT=true`). Off by default:
+    /// the admin listener serves it, and the API port answers 404.
     pub public_metrics: bool,
 }
 

@@ -60,8 +60,14 @@ pub struct Config {
     pub rate_limit_enabled: bool,
     pub limits: Limits,
     pub trusted_proxies: Vec<ipnet::IpNet>,
-    /// `ADMIN_PORT`: when set, `/metrics` is served on this port (same host) and not on `PORT`.
+    /// `ADMIN_HOST`: the admin listener's address, independent of `HOST` (loopback by default).
+    pub admin_host: String,
+    /// `ADMIN_PORT`: the admin listener (`/metrics`, `/health`, `/ready`); `None` when
+    /// `ADMIN_PORT=off`.
     pub admin_port: Option<u16>,
+    /// `METRICS_ON_PUBLIC_PORT=true`: `/metrics` is served on `PORT` too (off by default: its
+    /// counters would tell a stranger, for one, whether a reset named a registered email).
+    pub metrics_on_public_port: bool,
     /// How long delivered and expired events are kept before the janitor deletes them.
     pub event_retention: Duration,
     /// How often the janitor runs.
@@ -124,6 +130,9 @@ pub struct ConfigError {
     pub key: &'static str,
     pub reason: String,
 }
+
+/// The admin listener's port when `ADMIN_PORT` is unset.
+pub const DEFAULT_ADMIN_PORT: u16 = 9001;
 
 pub const DEFAULT_RESET_PASSWORD_URL: &str = "http://localhost:8000/reset-password?token={token}&email={email}";
 
@@ -263,7 +272,16 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
             store_cors: get("STORE_CORS").map(|v| list(&v)).unwrap_or_default(),
-            admin_port: get("ADMIN_PORT").map(|v| parse_num("ADMIN_PORT", Some(v), 0u16)).transpose()?,
+            admin_host: get("ADMIN_HOST").unwrap_or_else(|| "127.0.0.1".into()),
+            admin_port: match get("ADMIN_PORT") {
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                Some(v) => {
+                    Some(v.parse().map_err(|_| invalid("ADMIN_PORT", &format!("{v:?} is not a port number or off")))?)
+                }
+                None => Some(DEFAULT_ADMIN_PORT),
+            },
+            metrics_on_public_port: parse_bool("METRICS_ON_PUBLIC_PORT", get("METRICS_ON_PUBLIC_PORT"))?
+                .unwrap_or(false),
             event_retention: parse_duration(
                 "EVENT_RETENTION",
                 get("EVENT_RETENTION"),
@@ -277,6 +295,13 @@ impl Config {
         if config.event_lease.is_zero() || config.event_poll_interval.is_zero() {
             let key = if config.event_lease.is_zero() { "EVENT_LEASE" } else { "EVENT_POLL_INTERVAL" };
             return Err(invalid(key, "must be longer than zero"));
+        }
+        if config.admin_port.is_some_and(|admin| admin != 0 && admin == config.port && config.admin_host == config.host)
+        {
+            return Err(invalid(
+                "ADMIN_PORT",
+                "must differ from PORT on the same host (ADMIN_PORT=off turns the admin listener off)",
+            ));
         }
         if config.janitor_interval.is_zero() {
             return Err(invalid("JANITOR_INTERVAL", "must be longer than zero"));
@@ -424,12 +449,28 @@ pub const KEYS: &[Key] = &[
         value: |c| Some(c.migrate_on_start.to_string()),
     },
     Key {
+        name: "ADMIN_HOST",
+        group: SERVER,
+        default: "127.0.0.1",
+        description: "the admin listener's address (/metrics, /health, /ready), independent of HOST",
+        redact: Redact::No,
+        value: |c| c.admin_port.map(|_| c.admin_host.clone()),
+    },
+    Key {
         name: "ADMIN_PORT",
         group: SERVER,
-        default: "unset",
-        description: "serve /metrics on this port (same HOST) instead of PORT",
+        default: "9001",
+        description: "the admin listener's port; 0 picks a free port, off turns the listener off",
         redact: Redact::No,
-        value: |c| c.admin_port.map(|p| p.to_string()),
+        value: |c| Some(c.admin_port.map_or_else(|| "off".to_string(), |p| p.to_string())),
+    },
+    Key {
+        name: "METRICS_ON_PUBLIC_PORT",
+        group: SERVER,
+        default: "false",
+        description: "true serves /metrics on PORT too, to anyone who reaches it (a warning at start)",
+        redact: Redact::No,
+        value: |c| Some(c.metrics_on_public_port.to_string()),
     },
     Key {
         name: "SHUTDOWN_TIMEOUT",
@@ -1005,6 +1046,31 @@ mod tests {
         assert_eq!(c.session_ttl, Duration::from_secs(36_000));
         assert!(!c.cookie_is_secure(), "plain HTTP on loopback in development");
         assert!(c.store_publishable_keys.is_none() && c.auth_cors.is_empty());
+        assert_eq!((c.admin_host.as_str(), c.admin_port), ("127.0.0.1", Some(9001)), "the admin listener, on loopback");
+        assert!(!c.metrics_on_public_port, "no /metrics on the public port unless asked for");
+    }
+
+    #[test]
+    fn the_admin_listener_is_on_unless_turned_off_and_metrics_stay_off_the_public_port() {
+        let c = config(&[("HOST", "0.0.0.0"), ("ADMIN_PORT", "0")]).unwrap();
+        assert_eq!((c.host.as_str(), c.admin_host.as_str(), c.admin_port), ("0.0.0.0", "127.0.0.1", Some(0)));
+        let c = config(&[("ADMIN_HOST", "10.0.0.5"), ("ADMIN_PORT", "9100")]).unwrap();
+        assert_eq!((c.admin_host.as_str(), c.admin_port), ("10.0.0.5", Some(9100)));
+        for off in ["off", "OFF", " off "] {
+            assert_eq!(config(&[("ADMIN_PORT", off)]).unwrap().admin_port, None, "{off:?}");
+        }
+        assert!(!config(&[("ADMIN_PORT", "off")]).unwrap().metrics_on_public_port, "off does not move /metrics");
+        assert!(config(&[("METRICS_ON_PUBLIC_PORT", "true")]).unwrap().metrics_on_public_port);
+        assert_eq!(config(&[("METRICS_ON_PUBLIC_PORT", "maybe")]).unwrap_err().key, "METRICS_ON_PUBLIC_PORT");
+        for bad in ["x", "-1", "65536", "false"] {
+            assert_eq!(config(&[("ADMIN_PORT", bad)]).unwrap_err().key, "ADMIN_PORT", "{bad:?}");
+        }
+        // The same port twice on one host cannot be bound: said at once, with the way out.
+        let clash = config(&[("PORT", "9001")]).unwrap_err();
+        assert_eq!(clash.key, "ADMIN_PORT");
+        assert!(clash.reason.contains("ADMIN_PORT=off"), "{}", clash.reason);
+        assert!(config(&[("PORT", "9001"), ("ADMIN_HOST", "127.0.0.2")]).is_ok(), "another host");
+        assert!(config(&[("PORT", "0"), ("ADMIN_PORT", "0")]).is_ok(), "two free ports");
     }
 
     #[test]

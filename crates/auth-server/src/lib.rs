@@ -176,7 +176,7 @@ pub struct Application {
     port: u16,
     admin_port: Option<u16>,
     server: Server,
-    /// The admin listener of `ADMIN_PORT` (metrics, probes).
+    /// The admin listener on `ADMIN_HOST:ADMIN_PORT` (metrics, probes); `None` with `ADMIN_PORT=off`.
     admin: Option<Server>,
     dispatcher: Arc<dispatcher::ServerDispatcher>,
     wake: Arc<dispatcher::Wake>,
@@ -236,8 +236,9 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     /// Opens the database (migrating it unless `MIGRATE_ON_START=false`), composes the service
-    /// and binds the listener (`PORT=0` picks a free port: see `port`). Must be called inside an
-    /// actix system.
+    /// and binds the listeners: the API on `HOST:PORT`, the admin listener on
+    /// `ADMIN_HOST:ADMIN_PORT` unless it is off (`0` picks a free port: see `port` and
+    /// `admin_port`). Must be called inside an actix system.
     pub fn build(config: Config) -> Result<Application, StartError> {
         let Composed { service, dispatcher, wake, store, janitor } = compose(&config)?;
         let metrics = Arc::new(Metrics::new());
@@ -248,7 +249,10 @@ impl Application {
             .with_database_concurrency(config.database_pool_size as usize)
             .with_readiness(Arc::new(readiness));
         let shutdown_secs = config.shutdown_timeout.as_secs();
-        let (listener, port) = bind(&config.host, config.port)?;
+        // Both listeners are bound before either serves, so a port in use stops the start cleanly.
+        let (listener, port) = bind("HOST:PORT", &config.host, config.port)?;
+        let admin_listener =
+            config.admin_port.map(|wanted| bind("ADMIN_HOST:ADMIN_PORT", &config.admin_host, wanted)).transpose()?;
         let api_state = state.clone();
         let server = HttpServer::new(move || auth_http::app(api_state.clone()).wrap(access_log()))
             .workers(config.http_workers)
@@ -259,21 +263,37 @@ impl Application {
             .listen(listener)
             .map_err(|e| StartError::Io("listening".into(), e))?
             .run();
-        log::info!("listening on http://{}:{port}", config.host);
-        let (admin, admin_port) = match config.admin_port {
-            None => (None, None),
-            Some(wanted) => {
-                let (listener, port) = bind(&config.host, wanted)?;
+        let (admin, admin_port) = match admin_listener {
+            None => {
+                log::info!("admin listener off (ADMIN_PORT=off)");
+                (None, None)
+            }
+            Some((listener, admin_port)) => {
                 let admin = HttpServer::new(move || auth_http::admin_app(state.clone()).wrap(access_log()))
                     .workers(1)
                     .shutdown_timeout(shutdown_secs)
+                    // Signals are the API server's: on SIGTERM actix stops the whole system once
+                    // a server has stopped, and this idle one would stop at once, dropping the
+                    // API's requests in flight. `run_until_stopped` stops it after the API.
+                    .disable_signals()
                     .listen(listener)
                     .map_err(|e| StartError::Io("listening on the admin port".into(), e))?
                     .run();
-                log::info!("admin (metrics, probes) on http://{}:{port}", config.host);
-                (Some(admin), Some(port))
+                log::info!("admin (metrics, probes) on http://{}:{admin_port}", config.admin_host);
+                (Some(admin), Some(admin_port))
             }
         };
+        if config.metrics_on_public_port {
+            log::warn!(
+                "METRICS_ON_PUBLIC_PORT=true: /metrics is served on the public port {port} to anyone who reaches \
+                 it, and its counters tell, for one, whether a reset-password request named a registered email \
+                 (docs/security.md). Keep /metrics from the internet, or scrape the admin listener instead"
+            );
+        } else if admin.is_none() {
+            log::info!("/metrics is not served (ADMIN_PORT=off and METRICS_ON_PUBLIC_PORT=false)");
+        }
+        // Last: the line that says the service is up (the test harness waits for it).
+        log::info!("listening on http://{}:{port}", config.host);
         Ok(Application { port, admin_port, server, admin, dispatcher, wake, janitor, metrics, config })
     }
 
@@ -281,7 +301,8 @@ impl Application {
         self.port
     }
 
-    /// The bound admin port, when `ADMIN_PORT` is set (`ADMIN_PORT=0` picks a free one).
+    /// The bound port of the admin listener (`ADMIN_PORT=0` picks a free one, on `ADMIN_HOST`);
+    /// `None` with `ADMIN_PORT=off`.
     pub fn admin_port(&self) -> Option<u16> {
         self.admin_port
     }
@@ -335,8 +356,10 @@ impl Application {
     }
 }
 
-fn bind(host: &str, port: u16) -> Result<(TcpListener, u16), StartError> {
-    let listener = TcpListener::bind((host, port)).map_err(|e| StartError::Io(format!("binding {host}:{port}"), e))?;
+/// Binds `host:port` (`keys` names the settings, for the error).
+fn bind(keys: &str, host: &str, port: u16) -> Result<(TcpListener, u16), StartError> {
+    let listener =
+        TcpListener::bind((host, port)).map_err(|e| StartError::Io(format!("binding {host}:{port} ({keys})"), e))?;
     let port = listener.local_addr().map_err(|e| StartError::Io("reading the bound address".into(), e))?.port();
     Ok((listener, port))
 }
@@ -356,7 +379,7 @@ fn http_settings(config: &Config) -> HttpSettings {
         auth_cors: config.auth_cors.clone(),
         store_cors: config.store_cors.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
-        public_metrics: config.admin_port.is_none(),
+        public_metrics: config.metrics_on_public_port,
     }
 }
 

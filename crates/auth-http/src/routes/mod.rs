@@ -17,9 +17,7 @@ use crate::ApiError;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &HttpSettings) {
     probes(cfg);
-    if settings.public_metrics {
-        metrics(cfg);
-    }
+    metrics(cfg, settings.public_metrics);
     reference(cfg);
     cfg.service(
         web::scope("/auth")
@@ -61,9 +59,12 @@ pub(crate) fn probes(cfg: &mut web::ServiceConfig) {
         .service(resource("/ready").route(web::get().to(health::ready)));
 }
 
-/// `/metrics`, on the API port or on the admin port.
-pub(crate) fn metrics(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/metrics").route(web::get().to(crate::metrics::scrape)));
+/// `GET /metrics`: the scrape when `served` (the admin listener always; the API port only with
+/// `METRICS_ON_PUBLIC_PORT=true`), otherwise the 404 of any unknown path. The path stays in the
+/// table either way, so that another method is a 405 with `Allow`, as the OpenAPI document says.
+pub(crate) fn metrics(cfg: &mut web::ServiceConfig, served: bool) {
+    let get = if served { web::get().to(crate::metrics::scrape) } else { web::get().to(not_found) };
+    cfg.service(resource("/metrics").route(get));
 }
 
 /// `/openapi.json` and `/docs` with its assets.

@@ -75,6 +75,9 @@ impl TestEnv {
         let mut vars: HashMap<String, String> = [
             ("HOST", "127.0.0.1"),
             ("PORT", "0"),
+            // The admin listener (/metrics) is on by default on port 9001: a free port instead,
+            // so that tests in parallel do not collide. `TestApp::admin` reaches it.
+            ("ADMIN_PORT", "0"),
             ("JWT_SECRET", JWT_SECRET),
             ("JWT_LEEWAY", "0"),
             ("BCRYPT_COST", "4"),
@@ -172,8 +175,13 @@ pub struct Client {
 
 impl Client {
     pub fn new(port: u16) -> Client {
+        Client::at("127.0.0.1", port)
+    }
+
+    /// A client of `host:port` (an IPv4 address or a name).
+    pub fn at(host: &str, port: u16) -> Client {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Client { base: format!("http://127.0.0.1:{port}"), agent }
+        Client { base: format!("http://{host}:{port}"), agent }
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
@@ -263,6 +271,8 @@ impl std::ops::Deref for TestApp {
 pub struct TestApp {
     env: Option<TestEnv>,
     client: Client,
+    /// The admin listener (`/metrics`, `/health`, `/ready`); `None` with `ADMIN_PORT=off`.
+    admin: Option<Client>,
     handle: Option<ServerHandle>,
     thread: Option<JoinHandle<()>>,
 }
@@ -293,12 +303,13 @@ impl TestApp {
 
     fn launch(vars: &HashMap<String, String>) -> TestApp {
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        let admin_host = config.admin_host.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 match Application::build(config) {
                     Ok(app) => {
-                        let _ = tx.send(Ok((app.port(), app.handle())));
+                        let _ = tx.send(Ok((app.port(), app.admin_port(), app.handle())));
                         let _ = app.run_until_stopped().await;
                     }
                     Err(e) => {
@@ -307,8 +318,25 @@ impl TestApp {
                 }
             })
         });
-        let (port, handle) = rx.recv().unwrap().unwrap();
-        TestApp { env: None, client: Client::new(port), handle: Some(handle), thread: Some(thread) }
+        let (port, admin_port, handle) = rx.recv().unwrap().unwrap();
+        TestApp {
+            env: None,
+            client: Client::new(port),
+            admin: admin_port.map(|port| Client::at(&admin_host, port)),
+            handle: Some(handle),
+            thread: Some(thread),
+        }
+    }
+
+    /// A client of the admin listener, where `/metrics` is served.
+    #[track_caller]
+    pub fn admin(&self) -> &Client {
+        self.admin.as_ref().expect("the admin listener is on (ADMIN_PORT is not off)")
+    }
+
+    /// Whether the admin listener runs.
+    pub fn has_admin(&self) -> bool {
+        self.admin.is_some()
     }
 
     /// Stops the server, keeping the environment.
@@ -494,6 +522,8 @@ pub struct ServerProcess {
     child: std::process::Child,
     log: PathBuf,
     pub port: u16,
+    /// The admin listener's port (from its log line); `None` with `ADMIN_PORT=off`.
+    pub admin_port: Option<u16>,
 }
 
 impl ServerProcess {
@@ -510,20 +540,38 @@ impl ServerProcess {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut process = ServerProcess { child, log, port: 0 };
+        let mut process = ServerProcess { child, log, port: 0, admin_port: None };
         let deadline = Instant::now() + Duration::from_secs(30);
+        // The API's `listening on http://…` is the last line of the start, after the admin
+        // listener's `admin (metrics, probes) on http://…`.
+        let port_after = |log: &str, marker: &str| {
+            log.lines().find_map(|l| {
+                let address = l.split(marker).nth(1)?;
+                Some(address.trim().rsplit(':').next().unwrap().parse::<u16>().unwrap())
+            })
+        };
         process.port = loop {
-            let port = process.log().lines().find_map(|l| {
-                l.split("listening on http://127.0.0.1:").nth(1).map(|p| p.trim().parse::<u16>().unwrap())
-            });
-            if let Some(port) = port {
+            let log = process.log();
+            if let Some(port) = port_after(&log, "listening on http://") {
+                process.admin_port = port_after(&log, "admin (metrics, probes) on http://");
                 break port;
             }
-            assert!(Instant::now() < deadline, "the server did not start: {}", process.log());
-            assert!(process.child.try_wait().unwrap().is_none(), "the server exited: {}", process.log());
+            assert!(Instant::now() < deadline, "the server did not start: {log}");
+            assert!(process.child.try_wait().unwrap().is_none(), "the server exited: {log}");
             std::thread::sleep(Duration::from_millis(50));
         };
         process
+    }
+
+    /// A client of the API port.
+    pub fn api(&self) -> Client {
+        Client::new(self.port)
+    }
+
+    /// A client of the admin listener (on 127.0.0.1, the default `ADMIN_HOST`).
+    #[track_caller]
+    pub fn admin(&self) -> Client {
+        Client::new(self.admin_port.expect("the admin listener is on (ADMIN_PORT is not off)"))
     }
 
     /// What the process logged so far.

@@ -21,7 +21,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Sha256, Sha384, Sha512};
 
-use crate::helpers::{claims, email, Backend, Db, TestApp, JWT_SECRET, PASSWORD};
+use crate::helpers::{claims, email, eventually, metric, Backend, Db, TestApp, JWT_SECRET, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -31,6 +31,8 @@ on_both_backends!(
     register_cannot_guess_passwords_past_the_login_throttles,
     a_customer_account_takes_the_identitys_own_email_only,
     a_password_logs_in_in_any_unicode_normal_form,
+    operational_answers_do_not_tell_whether_an_email_has_an_account,
+    metrics_on_the_public_port_would_tell_and_are_served_only_when_asked_for,
 );
 
 const LOGIN: &str = "/auth/customer/emailpass";
@@ -1812,4 +1814,150 @@ fn a_password_logs_in_in_any_unicode_normal_form(backend: Backend) {
     assert_ne!(stored_hash, legacy, "the legacy hash was replaced");
     assert!(bcrypt::verify(nfc.as_bytes(), &stored_hash).unwrap(), "by a hash of the NFKC form");
     assert_eq!(app.login(&bob, nfc).status, 200, "and now NFC logs in");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operational answers (issue 19, finding 2)
+// ---------------------------------------------------------------------------------------------
+
+/// The file sink's delivered counter: it moves when a reset names a registered email (an event
+/// is delivered) and stays when it names an unknown one (nothing is sent).
+const DELIVERED: &str = r#"xclade_auth_event_deliveries_total{sink="file",outcome="delivered"}"#;
+
+/// One answer as a stranger sees it: status, headers but the request id and the date (which
+/// differ on every answer, whoever asks), body.
+fn seen(ex: &Exchange) -> String {
+    let mut out = String::new();
+    for r in &ex.responses {
+        let mut headers: Vec<String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "x-request-id" && n != "date")
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect();
+        headers.sort();
+        let _ = write!(out, "{} [{}] {}", r.status, headers.join(", "), String::from_utf8_lossy(&r.body));
+    }
+    out
+}
+
+/// What anyone who reaches the public port reads of the service's state: the probes, the
+/// metrics path, the error bodies of an unknown path and of a wrong method.
+fn public_view(port: u16) -> Vec<String> {
+    [
+        Req::get("/metrics").accept_json(),
+        Req::get("/metrics?format=prometheus"),
+        Req::get(HEALTH),
+        Req::get("/ready"),
+        Req::get("/nope").accept_json(),
+        Req::post("/metrics").json("{}"),
+        Req::post("/ready").json("{}"),
+    ]
+    .iter()
+    .map(|req| format!("{} -> {}", req.describe(), seen(&send(port, req))))
+    .collect()
+}
+
+fn reset_request(identifier: &str) -> Req {
+    Req::post(RESET).json(json!({ "identifier": identifier }).to_string()).header("accept", "text/plain")
+}
+
+/// A random loopback address other than 127.0.0.1, where the default admin port 9001 is free
+/// whatever else runs on this machine.
+fn spare_loopback_address() -> String {
+    let bytes = auth_domain::secret::random_hex(3).unwrap();
+    let byte = |i: usize| u8::from_str_radix(&bytes[2 * i..2 * i + 2], 16).unwrap();
+    format!("127.{}.{}.{}", byte(0).max(1), byte(1), byte(2).clamp(2, 254))
+}
+
+/// Issue 19, finding 2: with the defaults, `/metrics` was on the public port, and a reset for a
+/// registered email moved `event_deliveries_total{outcome="delivered"}` while one for an
+/// unknown email moved nothing, undoing the enumeration-safe 201 of reset-password. Now:
+///
+/// 1. with the harness's settings (the admin listener on a free port): `GET /metrics` on the
+///    public port is the 404 of any unknown path; resets for a registered and for an unknown
+///    email get the same answer, and afterwards every operational answer of the public port
+///    (probes, `/metrics`, error bodies) is what it was before; the admin listener serves the
+///    counter, which did move, for the registered email only;
+/// 2. with the admin listener's own defaults (`ADMIN_PORT` unset: port 9001, here on a spare
+///    loopback address): the same 404 on the public port, the metrics on port 9001;
+/// 3. with the admin listener off and nothing else said: `/metrics` is served nowhere.
+fn operational_answers_do_not_tell_whether_an_email_has_an_account(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let public = port(&app);
+    let (ann, stranger) = (email("ann"), email("nobody"));
+    app.registered(&ann);
+    let not_served = Expect::Error(404, "not_found", Msg::Exact("Cannot GET /metrics".into()));
+    let metrics = send(public, &Req::get("/metrics").accept_json());
+    check(&metrics, &not_served, &[], false).unwrap_or_else(|e| panic!("GET /metrics: {e}: {}", metrics.describe()));
+    let scrape = || {
+        let r = app.admin().request("GET", "/metrics", None, &[]);
+        assert_eq!(r.status, 200, "the admin listener serves the metrics: {}", r.text);
+        metric(&r.text, DELIVERED)
+    };
+    assert_eq!(scrape(), 0.0);
+
+    let before = public_view(public);
+    let known = send(public, &reset_request(&ann));
+    check(&known, &Expect::Text(201, "Created"), &[], false).unwrap_or_else(|e| panic!("{e}: {}", known.describe()));
+    app.wait_for_events("auth.password_reset", 1);
+    eventually("the reset of the registered email is counted as delivered", || scrape() == 1.0);
+    let after_known = public_view(public);
+    let unknown = send(public, &reset_request(&stranger));
+    // reset-password works after answering, and the dispatcher passes every 50 ms: give both
+    // time to show anything they would show.
+    std::thread::sleep(Duration::from_millis(500));
+    let after_unknown = public_view(public);
+    assert_eq!(seen(&known), seen(&unknown), "reset-password answers alike");
+    assert_eq!(before, after_known, "the public port tells nothing of a reset for a registered email");
+    assert_eq!(after_known, after_unknown, "nor of one for an unknown email");
+    assert_eq!(scrape(), 1.0, "the counter that would tell moved for the registered email only");
+    assert_eq!(app.events().len(), 1, "one reset event: the registered email's");
+    drop(app);
+
+    // The admin listener's own defaults: ADMIN_PORT unset (empty counts as unset).
+    let host = spare_loopback_address();
+    let Some(app) = TestApp::spawn_with(backend, &[("ADMIN_PORT", ""), ("ADMIN_HOST", &host)]) else { return };
+    let metrics = send(port(&app), &Req::get("/metrics").accept_json());
+    check(&metrics, &not_served, &[], false).unwrap_or_else(|e| panic!("defaults: {e}: {}", metrics.describe()));
+    assert_eq!(app.admin().base, format!("http://{host}:9001"), "the default admin port");
+    assert_eq!(app.admin().request("GET", "/metrics", None, &[]).status, 200);
+    assert_eq!(app.admin().request("GET", "/ready", None, &[]).status, 200);
+    drop(app);
+
+    // The admin listener off, METRICS_ON_PUBLIC_PORT not set: no /metrics anywhere.
+    let Some(app) = TestApp::spawn_with(backend, &[("ADMIN_PORT", "off")]) else { return };
+    assert!(!app.has_admin());
+    let metrics = send(port(&app), &Req::get("/metrics").accept_json());
+    check(&metrics, &not_served, &[], false).unwrap_or_else(|e| panic!("admin off: {e}: {}", metrics.describe()));
+}
+
+/// `METRICS_ON_PUBLIC_PORT=true` puts `/metrics` back on the public port, and with it the
+/// counter that tells a registered email from an unknown one: why it is off unless asked for.
+fn metrics_on_the_public_port_would_tell_and_are_served_only_when_asked_for(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, &[("METRICS_ON_PUBLIC_PORT", "true")]) else { return };
+    let public_scrape = || {
+        let r = app.request("GET", "/metrics", None, &[]);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(r.content_type.starts_with("application/openmetrics-text"), "{}", r.content_type);
+        metric(&r.text, DELIVERED)
+    };
+    let ann = email("ann");
+    app.registered(&ann);
+    assert_eq!(public_scrape(), 0.0);
+    assert_eq!(app.request_reset(&email("nobody")).status, 201);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(public_scrape(), 0.0, "an unknown email moves nothing");
+    assert_eq!(app.request_reset(&ann).status, 201);
+    eventually("a registered email moves the public counter", || public_scrape() == 1.0);
+    let admin = app.admin().request("GET", "/metrics", None, &[]);
+    assert_eq!((admin.status, metric(&admin.text, DELIVERED)), (200, 1.0), "the admin listener serves it too");
+    drop(app);
+
+    // With the admin listener off, the setting is the only way to /metrics.
+    let Some(app) = TestApp::spawn_with(backend, &[("ADMIN_PORT", "off"), ("METRICS_ON_PUBLIC_PORT", "true")]) else {
+        return;
+    };
+    assert!(!app.has_admin());
+    assert_eq!(app.request("GET", "/metrics", None, &[]).status, 200);
 }

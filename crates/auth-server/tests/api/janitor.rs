@@ -50,7 +50,7 @@ fn the_janitor_deletes_what_expired_and_keeps_what_is_live(backend: Backend) {
     assert_eq!(db.count("event_delivery"), 2, "its delivered and its dead delivery");
     assert_eq!(db.count("password_reset_token"), 1, "the live reset token stays");
     assert_eq!(db.count("auth_identity"), 1);
-    let scrape = app.request("GET", "/metrics", None, &[]).text;
+    let scrape = app.admin().request("GET", "/metrics", None, &[]).text;
     assert!(metric(&scrape, r#"xclade_auth_janitor_deleted_total{kind="sessions"}"#) >= 1.0, "{scrape}");
     assert!(metric(&scrape, r#"xclade_auth_janitor_deleted_total{kind="events"}"#) >= 1.0, "{scrape}");
 }

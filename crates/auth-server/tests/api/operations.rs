@@ -131,7 +131,7 @@ fn metrics_count_requests_and_rejections(backend: Backend) {
     };
     let refreshes = r#"xclade_auth_http_requests_total{route="/auth/token/refresh",method="POST",status="200"}"#;
     let scrape = || {
-        let r = app.request("GET", "/metrics", None, &[]);
+        let r = app.admin().request("GET", "/metrics", None, &[]);
         assert_eq!(r.status, 200);
         assert!(r.content_type.starts_with("application/openmetrics-text"), "{}", r.content_type);
         r.text
@@ -159,21 +159,47 @@ fn metrics_count_requests_and_rejections(backend: Backend) {
 }
 
 #[test]
-fn an_admin_port_serves_the_metrics_and_the_api_port_does_not() {
+fn the_admin_listener_serves_the_metrics_and_the_api_port_does_not() {
     let Some(env) = TestEnv::new(Backend::Sqlite) else { return };
-    let server = ServerProcess::start(&env, &[("ADMIN_PORT", "0")]);
-    let mut admin_port = None;
-    eventually("the admin port is logged", || {
-        admin_port = server.log().lines().find_map(|l| {
-            l.split("admin (metrics, probes) on http://127.0.0.1:").nth(1).map(|p| p.trim().parse::<u16>().unwrap())
-        });
-        admin_port.is_some()
-    });
-    let (api, admin) = (Client::new(server.port), Client::new(admin_port.unwrap()));
-    assert_eq!(api.request("GET", "/metrics", None, &[]).status, 404);
-    assert_eq!(admin.request("GET", "/metrics", None, &[]).status, 200);
+    // The harness's settings: the admin listener on (on a free port), nothing else said.
+    let server = ServerProcess::start(&env, &[]);
+    let log = server.log();
+    assert!(log.contains("admin (metrics, probes) on http://127.0.0.1:"), "{log}");
+    assert!(!log.contains("METRICS_ON_PUBLIC_PORT"), "no warning unless asked for: {log}");
+    let (api, admin) = (server.api(), server.admin());
+    let r = api.request("GET", "/metrics", None, &[("accept", "application/json")]);
+    r.assert_json(404, serde_json::json!({"type": "not_found", "message": "Cannot GET /metrics"}));
+    let r = api.request("POST", "/metrics", Some(""), &[]);
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")), "the path is documented: {}", r.text);
+    assert_eq!(api.request("GET", "/ready", None, &[]).status, 200, "the probes stay on the API port");
+    assert_eq!(api.request("GET", "/health", None, &[]).status, 200);
+    let r = admin.request("GET", "/metrics", None, &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("application/openmetrics-text"), "{}", r.content_type);
     assert_eq!(admin.request("GET", "/ready", None, &[]).status, 200);
+    assert_eq!(admin.request("GET", "/health", None, &[]).status, 200);
     assert_eq!(admin.request("POST", "/auth/customer/emailpass", Some("{}"), &[]).status, 404, "no API there");
+    assert_eq!(admin.request("GET", "/openapi.json", None, &[]).status, 404, "nor its reference");
+}
+
+#[test]
+fn metrics_on_the_public_port_are_served_only_when_asked_for_and_then_with_a_warning() {
+    let Some(env) = TestEnv::new(Backend::Sqlite) else { return };
+    let server = ServerProcess::start(&env, &[("METRICS_ON_PUBLIC_PORT", "true")]);
+    let log = server.log();
+    let warning = log.lines().find(|l| l.contains("METRICS_ON_PUBLIC_PORT=true")).unwrap_or_else(|| panic!("{log}"));
+    assert!(warning.contains("WARN") && warning.contains("/metrics is served on the public port"), "{warning}");
+    assert_eq!(server.api().request("GET", "/metrics", None, &[]).status, 200);
+    assert_eq!(server.admin().request("GET", "/metrics", None, &[]).status, 200, "and on the admin listener");
+    drop(server);
+
+    // The admin listener off, and nothing asked for: /metrics is not served at all.
+    let server = ServerProcess::start(&env, &[("ADMIN_PORT", "off")]);
+    let log = server.log();
+    assert!(server.admin_port.is_none() && log.contains("admin listener off (ADMIN_PORT=off)"), "{log}");
+    assert!(log.contains("/metrics is not served"), "{log}");
+    assert_eq!(server.api().request("GET", "/metrics", None, &[]).status, 404);
+    assert_eq!(server.api().request("GET", "/ready", None, &[]).status, 200);
 }
 
 #[test]
@@ -194,13 +220,13 @@ fn the_request_id_is_on_the_response_and_on_every_log_line_of_the_request() {
     assert_eq!(replaced.status, 404);
     assert_ne!(replaced.headers["x-request-id"], "bad id with spaces");
 
-    eventually("the access line is written", || {
-        server.log().contains(r#""POST /auth/customer/emailpass/reset-password""#)
+    // Written by the use case on a blocking-pool thread, after the answer: waited for too.
+    let service_line = "request_id=req-test-42 password reset requested for an unknown identifier";
+    eventually("the access line and the use case's line are written", || {
+        let log = server.log();
+        log.contains(r#""POST /auth/customer/emailpass/reset-password""#) && log.contains(service_line)
     });
     let log = server.log();
-    // Written by the use case on a blocking-pool thread.
-    let service_line = "request_id=req-test-42 password reset requested for an unknown identifier";
-    assert!(log.contains(service_line), "{log}");
     let access = log.lines().find(|l| l.contains(r#""POST /auth/customer/emailpass/reset-password""#)).unwrap();
     assert!(access.contains("request_id=req-test-42"), "{access}");
     assert!(log.contains(&format!("request_id={generated}")), "{log}");
@@ -213,14 +239,19 @@ fn a_request_in_flight_is_answered_during_a_graceful_shutdown() {
     // caught in flight.
     let mut server = ServerProcess::start(&env, &[("BCRYPT_COST", "13"), ("HASH_CONCURRENCY", "1")]);
     let port = server.port;
-    let client = Client::new(port);
+    let admin = server.admin();
     let in_flight = r#"xclade_auth_http_requests_in_flight"#;
     let registering = std::thread::spawn(move || Client::new(port).register("slow@example.com", PASSWORD));
-    // The scrape itself is one request in flight; the registration makes two.
+    // The scrape is on the admin listener, which the gauge does not count: the registration is
+    // the one request in flight on the API port.
     eventually("the registration is in flight", || {
-        metric(&client.request("GET", "/metrics", None, &[]).text, in_flight) >= 2.0
+        metric(&admin.request("GET", "/metrics", None, &[]).text, in_flight) >= 1.0
     });
     server.signal("TERM");
+    eventually("the API port stops accepting", || TcpStream::connect(("127.0.0.1", port)).is_err());
+    // The admin listener stays until the API's requests in flight are done: it must not end
+    // the process early (each actix server that heeds SIGTERM stops the whole system).
+    assert!(registering.is_finished() || admin.request("GET", "/ready", None, &[]).status == 200);
     let answered = registering.join().unwrap();
     assert_eq!(answered.status, 200, "{}", answered.text);
     let status = server.wait_exit(Duration::from_secs(30));
@@ -228,4 +259,6 @@ fn a_request_in_flight_is_answered_during_a_graceful_shutdown() {
     let log = server.log();
     assert!(log.contains("finishing background work") && log.contains("stopped"), "{log}");
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens any more");
+    let admin_port = server.admin_port.unwrap();
+    assert!(TcpStream::connect(("127.0.0.1", admin_port)).is_err(), "nor on the admin listener");
 }
