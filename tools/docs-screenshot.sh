@@ -4,8 +4,10 @@
 # exist, so the page renders only if everything it needs comes from the server.
 #
 # Builds the release binary, starts it on a free loopback port with SQLite in a temporary
-# directory, checks that the page rendered the document (the DOM holds the operations and not
-# the loading notice), and writes the screenshot (default docs/img/api-reference.png).
+# directory, checks that Swagger UI rendered the document (the DOM holds its operation blocks,
+# no loading or error notice) and that the browser refused nothing under the page's
+# Content-Security-Policy (it logs every refusal, which would also be any load from another
+# host), and writes the screenshot (default docs/img/api-reference.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,16 +55,27 @@ done
 browser() {
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync --disable-extensions \
-    --proxy-server=127.0.0.1:9 --user-data-dir="$data/profile" --virtual-time-budget=10000 "$@" 2>/dev/null
+    --proxy-server=127.0.0.1:9 --user-data-dir="$data/profile" --virtual-time-budget=10000 "$@"
 }
 
 say "rendering $url with the network closed"
-dom=$(browser --dump-dom "$url")
-grep -q 'Register an email and password' <<<"$dom" || die "the page did not render the operations"
-grep -q 'Loading the OpenAPI document' <<<"$dom" && die "the page is still loading the document"
-grep -q 'Could not load the OpenAPI document' <<<"$dom" && die "the page could not load the document"
+# The page's console goes to the log (--log-level=0): a refusal of the policy is a line there.
+dom=$(browser --dump-dom --enable-logging=stderr --log-level=0 "$url" 2>"$data/browser.log")
+# Swagger UI's markup: one `opblock` per operation, under the title of the document.
+operations=$(grep -o 'class="opblock opblock-[a-z]*' <<<"$dom" | wc -l || true)
+[ "$operations" -ge 20 ] || die "the page rendered $operations operation blocks (Swagger UI's opblock), not the document's"
+grep -q 'Register an email and password' <<<"$dom" || die "the page did not render the operations' summaries"
+grep -q '<h2 class="title">Xclade Auth' <<<"$dom" || die "the page did not render the document's title"
+grep -q 'class="loading-container"' <<<"$dom" && die "the page is still loading the document"
+grep -q 'Failed to load API definition' <<<"$dom" && die "the page could not load the document"
+grep -q 'class="errors-wrapper"' <<<"$dom" && die "Swagger UI reports errors in the document"
+if grep -q 'Content Security Policy' "$data/browser.log"; then
+  grep 'Content Security Policy' "$data/browser.log" >&2
+  die "the browser refused something under the page's Content-Security-Policy"
+fi
+say "$operations operations rendered, nothing refused by the policy"
 
 mkdir -p "$(dirname "$out")"
-browser --screenshot="$out" --window-size=1280,1600 "$url"
+browser --screenshot="$out" --window-size=1280,1600 "$url" 2>/dev/null
 [ -s "$out" ] || die "chromium wrote no screenshot"
 say "wrote $out"

@@ -87,8 +87,9 @@ pub fn document() -> Value {
         crate::metrics::scrape,
         routes::docs::openapi_json,
         routes::docs::docs_page,
-        routes::docs::docs_script,
+        routes::docs::docs_bundle,
         routes::docs::docs_style,
+        routes::docs::docs_initializer,
     ),
     components(
         schemas(ErrorBody),

@@ -71,8 +71,9 @@ pub(crate) fn metrics(cfg: &mut web::ServiceConfig, served: bool) {
 pub(crate) fn reference(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/openapi.json").route(web::get().to(docs::openapi_json)))
         .service(resource("/docs").route(web::get().to(docs::docs_page)))
-        .service(resource("/docs/reference.js").route(web::get().to(docs::docs_script)))
-        .service(resource("/docs/reference.css").route(web::get().to(docs::docs_style)));
+        .service(resource("/docs/swagger-ui-bundle.js").route(web::get().to(docs::docs_bundle)))
+        .service(resource("/docs/swagger-ui.css").route(web::get().to(docs::docs_style)))
+        .service(resource("/docs/swagger-initializer.js").route(web::get().to(docs::docs_initializer)));
 }
 
 fn resource(path: &str) -> Resource {

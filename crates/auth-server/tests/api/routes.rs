@@ -57,6 +57,9 @@ fn unknown_routes_and_methods_answer_json(backend: Backend) {
         ("PUT", "/auth/session", "POST, DELETE"),
         ("DELETE", "/store/customers/me", "GET, POST"),
         ("POST", "/health", "GET"),
+        ("POST", "/docs", "GET"),
+        ("DELETE", "/docs/swagger-ui-bundle.js", "GET"),
+        ("PUT", "/docs/swagger-initializer.js", "GET"),
     ] {
         let r = app.request(method, path, None, &[]);
         assert_eq!((r.status, r.content_type.as_str()), (405, "application/json"), "{method} {path}");
