@@ -1,5 +1,6 @@
 //! Email addresses: the WHATWG `type=email` grammar and the lookup key.
 
+use crate::newtypes::EntityKey;
 use crate::AuthError;
 
 /// The longest address accepted (RFC 5321's path limit).
@@ -10,7 +11,7 @@ pub const MAX_EMAIL_LEN: usize = 254;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email {
     address: String,
-    key: String,
+    key: EntityKey,
 }
 
 impl Email {
@@ -31,15 +32,16 @@ impl Email {
         &self.address
     }
 
-    pub fn key(&self) -> &str {
+    pub fn key(&self) -> &EntityKey {
         &self.key
     }
 }
 
 /// The lookup key of an address or identifier: trimmed and lowercased. Used for any input,
-/// valid or not, so that a lookup never reveals the policy.
-pub fn email_key(raw: &str) -> String {
-    raw.trim().to_lowercase()
+/// valid or not, so that a lookup never reveals the policy. The one place an email becomes an
+/// `EntityKey`.
+pub fn email_key(raw: &str) -> EntityKey {
+    EntityKey::new(raw.trim().to_lowercase())
 }
 
 fn is_valid_address(s: &str) -> bool {
@@ -103,6 +105,6 @@ mod tests {
         let e = Email::parse("  Ann.Lee@Example.COM ").unwrap();
         assert_eq!(e.as_str(), "Ann.Lee@Example.COM");
         assert_eq!(e.key(), "ann.lee@example.com");
-        assert_eq!(email_key(" Ann.Lee@Example.COM"), e.key());
+        assert_eq!(&email_key(" Ann.Lee@Example.COM"), e.key());
     }
 }

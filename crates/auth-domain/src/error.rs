@@ -22,8 +22,9 @@ pub enum TokenRejection {
     WrongKind,
     /// The token belongs to another tenant.
     WrongTenant,
-    /// The actor type or provider of the token does not fit the route.
-    WrongScope,
+    /// The actor type or provider of the token (or session) does not fit the request's context:
+    /// the route's `{actor}`/`{provider}`, the actor types allowed, a `/store` route's `customer`.
+    WrongContext,
     /// The identity's security stamp changed (password reset or change, logout-all), or the
     /// identity no longer exists.
     Revoked,

@@ -65,8 +65,10 @@ mod tests {
     use crate::event::{NewEvent, StoredEvent};
     use crate::memory::MemoryStore;
     use crate::model::NewSession;
+    use crate::newtypes::{ActorType, AuthProvider, TenantId};
     use crate::ports::{EventOutbox, SessionStore};
     use crate::ratelimit::{Decision, InMemoryRateLimiter, RateLimit};
+    use crate::secret::{HashedToken, PlainToken};
     use crate::service::Limits;
 
     #[derive(Debug)]
@@ -86,12 +88,17 @@ mod tests {
 
     const RETENTION: Duration = Duration::days(7);
 
-    fn session(hash: &str, expires_at: DateTime<Utc>) -> NewSession {
+    /// The hash of the session id `id`.
+    fn hashed(id: &str) -> HashedToken {
+        PlainToken::new(id).hashed()
+    }
+
+    fn session(id: &str, expires_at: DateTime<Utc>) -> NewSession {
         NewSession {
-            session_hash: hash.into(),
+            session_hash: hashed(id),
             auth_identity_id: "authid_1".into(),
-            actor_type: "customer".into(),
-            auth_provider: "emailpass".into(),
+            actor_type: ActorType::new("customer"),
+            auth_provider: AuthProvider::emailpass(),
             security_stamp: "stamp".into(),
             created_at: expires_at - Duration::hours(10),
             expires_at,
@@ -99,7 +106,7 @@ mod tests {
     }
 
     fn token(store: &MemoryStore, pid: &str, expires_at: DateTime<Utc>) {
-        store.lock().reset_tokens.insert(pid.into(), (format!("hash-{pid}"), expires_at));
+        store.lock().reset_tokens.insert(pid.into(), (hashed(&format!("jti-{pid}")), expires_at));
     }
 
     /// A `password_changed` event created at `at`, to be delivered to `sinks`.
@@ -146,8 +153,9 @@ mod tests {
         store.record_delivered(&recent, "file", t0).unwrap();
         token(&store, "expired", t0 - Duration::seconds(1));
         token(&store, "live", t0 + Duration::minutes(10));
-        store.create_session("default", &session("expired", t0), None).unwrap();
-        store.create_session("default", &session("live", t0 + Duration::hours(1)), None).unwrap();
+        let tenant = TenantId::default_tenant();
+        store.create_session(&tenant, &session("expired", t0), None).unwrap();
+        store.create_session(&tenant, &session("live", t0 + Duration::hours(1)), None).unwrap();
         // An idle bucket (taken from two hours ago) and an active one.
         let limit = RateLimit { capacity: 1, window: Duration::minutes(1) };
         limiter.take("idle", &limit, t0 - Duration::hours(2)).unwrap();
@@ -164,7 +172,7 @@ mod tests {
         assert_eq!(state.deliveries.len(), 5, "those of the dead (2), failed, pending and recent events");
         assert!(state.deliveries.iter().all(|((e, _), _)| ids.contains(e)), "no delivery without its event");
         assert!(state.reset_tokens.contains_key("live") && !state.reset_tokens.contains_key("expired"));
-        assert!(state.sessions.contains_key("live") && !state.sessions.contains_key("expired"));
+        assert!(state.sessions.contains_key(&hashed("live")) && !state.sessions.contains_key(&hashed("expired")));
         drop(state);
         assert!(
             matches!(limiter.peek("active", &limit, t0).unwrap(), Decision::Limited { .. }),

@@ -39,17 +39,20 @@
 //! # Ok::<(), auth_domain::AuthError>(())
 //! ```
 
+pub mod context;
 pub mod delivery;
 pub mod email;
 pub mod error;
 pub mod event;
 pub mod janitor;
 pub mod model;
+pub mod newtypes;
 pub mod password;
 pub mod ports;
 pub mod ratelimit;
 pub mod secret;
 pub mod service;
+pub mod tenant;
 pub mod token;
 
 #[cfg(test)]

@@ -11,10 +11,12 @@ use crate::model::{
     Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
     PasswordResetCompletion, SessionRecord,
 };
+use crate::newtypes::{AuthProvider, EntityKey, TenantId};
 use crate::ports::{
     CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, Housekeeping, IdentityStore, PendingDelivery,
     PurgeReport, SessionStore,
 };
+use crate::secret::HashedToken;
 use crate::{AuthError, TokenRejection};
 
 #[derive(Debug, Clone)]
@@ -41,14 +43,14 @@ impl Delivery {
 #[derive(Debug, Default)]
 pub struct State {
     /// provider identity id -> (key, record)
-    pub identities: HashMap<String, (String, IdentityRecord)>,
+    pub identities: HashMap<String, (EntityKey, IdentityRecord)>,
     /// provider identity id -> (token hash, expires_at)
-    pub reset_tokens: HashMap<String, (String, DateTime<Utc>)>,
+    pub reset_tokens: HashMap<String, (HashedToken, DateTime<Utc>)>,
     pub events: Vec<StoredEvent>,
     /// (event id, sink) -> delivery
     pub deliveries: Vec<((String, String), Delivery)>,
     /// session hash -> session
-    pub sessions: HashMap<String, NewSession>,
+    pub sessions: HashMap<HashedToken, NewSession>,
     pub customers: HashMap<String, Customer>,
 }
 
@@ -105,33 +107,33 @@ impl State {
 impl IdentityStore for MemoryStore {
     fn find_by_email(
         &self,
-        _tenant: &str,
-        provider: &str,
-        entity_key: &str,
+        _tenant: &TenantId,
+        provider: &AuthProvider,
+        entity_key: &EntityKey,
     ) -> Result<Option<IdentityRecord>, AuthError> {
         Ok(self
             .lock()
             .identities
             .values()
-            .find(|(k, r)| k == entity_key && r.provider == provider)
+            .find(|(k, r)| k == entity_key && r.provider == *provider)
             .map(|(_, r)| r.clone()))
     }
 
     fn find_by_id(
         &self,
-        _tenant: &str,
+        _tenant: &TenantId,
+        provider: &AuthProvider,
         auth_identity_id: &str,
-        provider: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
         Ok(self
             .lock()
             .identities
             .values()
-            .find(|(_, r)| r.auth_identity_id == auth_identity_id && r.provider == provider)
+            .find(|(_, r)| r.auth_identity_id == auth_identity_id && r.provider == *provider)
             .map(|(_, r)| r.clone()))
     }
 
-    fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {
+    fn create_identity(&self, _tenant: &TenantId, n: &NewIdentity) -> Result<(), AuthError> {
         let mut state = self.lock();
         if state.identities.values().any(|(k, r)| *k == n.entity_key && r.provider == n.provider) {
             return Err(AuthError::Duplicate("identity exists".into()));
@@ -152,7 +154,7 @@ impl IdentityStore for MemoryStore {
 
     fn replace_password_hash_if(
         &self,
-        _t: &str,
+        _t: &TenantId,
         pid: &str,
         expected: &str,
         new: &str,
@@ -168,20 +170,26 @@ impl IdentityStore for MemoryStore {
         }
     }
 
-    fn store_reset_token(&self, _t: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
+    fn store_reset_token(&self, _t: &TenantId, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         let mut state = self.lock();
         state.reset_tokens.insert(token.provider_identity_id.clone(), (token.token_hash.clone(), token.expires_at));
         state.write_event(event);
         Ok(())
     }
 
-    fn reset_token_is_live(&self, _t: &str, hash: &str, pid: &str, now: DateTime<Utc>) -> Result<bool, AuthError> {
+    fn reset_token_is_live(
+        &self,
+        _t: &TenantId,
+        hash: &HashedToken,
+        pid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AuthError> {
         Ok(self.lock().reset_tokens.get(pid).is_some_and(|(h, exp)| h == hash && *exp > now))
     }
 
     fn complete_password_reset(
         &self,
-        _t: &str,
+        _t: &TenantId,
         c: &PasswordResetCompletion,
         event: &NewEvent,
     ) -> Result<(), AuthError> {
@@ -206,7 +214,7 @@ impl IdentityStore for MemoryStore {
 
     fn revoke_all(
         &self,
-        _t: &str,
+        _t: &TenantId,
         auth_identity_id: &str,
         new_stamp: &str,
         _now: DateTime<Utc>,
@@ -219,7 +227,7 @@ impl IdentityStore for MemoryStore {
         Ok(())
     }
 
-    fn change_password(&self, _t: &str, c: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
+    fn change_password(&self, _t: &TenantId, c: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
         let mut state = self.lock();
         match state.identity_mut(&c.auth_identity_id) {
             Some(r) if r.password_hash == c.expected_hash => {
@@ -235,7 +243,12 @@ impl IdentityStore for MemoryStore {
 }
 
 impl SessionStore for MemoryStore {
-    fn create_session(&self, _t: &str, session: &NewSession, replaces: Option<&str>) -> Result<(), AuthError> {
+    fn create_session(
+        &self,
+        _t: &TenantId,
+        session: &NewSession,
+        replaces: Option<&HashedToken>,
+    ) -> Result<(), AuthError> {
         let mut state = self.lock();
         if let Some(old) = replaces {
             state.sessions.remove(old);
@@ -244,7 +257,12 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    fn find_session(&self, _t: &str, hash: &str, now: DateTime<Utc>) -> Result<Option<SessionRecord>, AuthError> {
+    fn find_session(
+        &self,
+        _t: &TenantId,
+        hash: &HashedToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionRecord>, AuthError> {
         let state = self.lock();
         let Some(session) = state.sessions.get(hash).filter(|s| s.expires_at > now) else {
             return Ok(None);
@@ -263,13 +281,13 @@ impl SessionStore for MemoryStore {
         }))
     }
 
-    fn delete_session(&self, _t: &str, hash: &str) -> Result<bool, AuthError> {
+    fn delete_session(&self, _t: &TenantId, hash: &HashedToken) -> Result<bool, AuthError> {
         Ok(self.lock().sessions.remove(hash).is_some())
     }
 }
 
 impl CustomerStore for MemoryStore {
-    fn create_customer(&self, _t: &str, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError> {
+    fn create_customer(&self, _t: &TenantId, auth_identity_id: &str, customer: &Customer) -> Result<(), AuthError> {
         let mut state = self.lock();
         let identity =
             state.identity_mut(auth_identity_id).ok_or_else(|| AuthError::Unexpected("no identity".into()))?;
@@ -287,13 +305,13 @@ impl CustomerStore for MemoryStore {
         Ok(())
     }
 
-    fn find_customer(&self, _t: &str, id: &str) -> Result<Option<Customer>, AuthError> {
+    fn find_customer(&self, _t: &TenantId, id: &str) -> Result<Option<Customer>, AuthError> {
         Ok(self.lock().customers.get(id).cloned())
     }
 
     fn update_customer(
         &self,
-        _t: &str,
+        _t: &TenantId,
         id: &str,
         fields: &CustomerFields,
         now: DateTime<Utc>,

@@ -3,11 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-/// The tenant every row belongs to until tenancy is built.
-pub const DEFAULT_TENANT: &str = "default";
-
-/// The one provider: email and password.
-pub const EMAILPASS: &str = "emailpass";
+use crate::newtypes::{ActorType, AuthProvider, EntityKey};
+use crate::secret::HashedToken;
 
 /// A new id: `prefix_<ULID>`, or a bare ULID for an empty prefix.
 pub fn new_id(prefix: &str) -> String {
@@ -24,7 +21,7 @@ pub fn new_id(prefix: &str) -> String {
 pub struct IdentityRecord {
     pub auth_identity_id: String,
     pub provider_identity_id: String,
-    pub provider: String,
+    pub provider: AuthProvider,
     /// The address as first registered.
     pub entity_id: String,
     pub password_hash: String,
@@ -36,7 +33,7 @@ pub struct IdentityRecord {
 impl IdentityRecord {
     /// The id of the actor of `actor_type` linked to this identity (`app_metadata.<actor>_id`),
     /// or `""` when there is none yet.
-    pub fn actor_id(&self, actor_type: &str) -> String {
+    pub fn actor_id(&self, actor_type: &ActorType) -> String {
         self.app_metadata.get(&format!("{actor_type}_id")).and_then(Value::as_str).unwrap_or_default().to_string()
     }
 
@@ -46,15 +43,14 @@ impl IdentityRecord {
     }
 }
 
-/// A new identity with its email/password provider identity.
+/// A new identity with its email/password provider identity (of the tenant the store is given).
 #[derive(Debug, Clone)]
 pub struct NewIdentity {
-    pub tenant: String,
     pub auth_identity_id: String,
     pub provider_identity_id: String,
-    pub provider: String,
+    pub provider: AuthProvider,
     pub entity_id: String,
-    pub entity_key: String,
+    pub entity_key: EntityKey,
     pub password_hash: String,
     pub security_stamp: String,
     /// Actors linked from the start (`user_id` for an admin user created from the CLI).
@@ -67,7 +63,7 @@ pub struct NewIdentity {
 pub struct NewResetToken {
     pub id: String,
     pub provider_identity_id: String,
-    pub token_hash: String,
+    pub token_hash: HashedToken,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -75,7 +71,7 @@ pub struct NewResetToken {
 /// What `/update` commits at once: the reset token consumed, the new hash, the new stamp.
 #[derive(Debug, Clone)]
 pub struct PasswordResetCompletion {
-    pub token_hash: String,
+    pub token_hash: HashedToken,
     pub auth_identity_id: String,
     pub provider_identity_id: String,
     pub new_password_hash: String,
@@ -99,10 +95,10 @@ pub struct PasswordChange {
 /// type, not a snapshot: the actor is read on each request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSession {
-    pub session_hash: String,
+    pub session_hash: HashedToken,
     pub auth_identity_id: String,
-    pub actor_type: String,
-    pub auth_provider: String,
+    pub actor_type: ActorType,
+    pub auth_provider: AuthProvider,
     pub security_stamp: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -111,8 +107,8 @@ pub struct NewSession {
 /// A live session and the identity it belongs to, as they are now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
-    pub actor_type: String,
-    pub auth_provider: String,
+    pub actor_type: ActorType,
+    pub auth_provider: AuthProvider,
     /// The stamp when the session opened; the session ends when the identity's differs.
     pub security_stamp: String,
     pub identity: IdentityRecord,

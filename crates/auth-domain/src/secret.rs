@@ -26,6 +26,59 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
+/// A secret that identifies something once presented: a session id, the `jti` of a reset token
+/// (crates.io's `PlainToken`). It is never stored and never printed: the only way to what the
+/// database keeps is `hashed`, and `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainToken(String);
+
+impl PlainToken {
+    /// `bytes` fresh random bytes, hex-encoded.
+    pub fn random(bytes: usize) -> Result<PlainToken, AuthError> {
+        random_hex(bytes).map(PlainToken)
+    }
+
+    /// A token as presented (a cookie's value, a verified claim).
+    pub fn new(value: impl Into<String>) -> PlainToken {
+        PlainToken(value.into())
+    }
+
+    /// Its SHA-256: what the database keeps and looks up.
+    pub fn hashed(&self) -> HashedToken {
+        HashedToken(sha256_hex(&self.0))
+    }
+
+    /// The token itself, to hand to its owner (a cookie, a claim). Nowhere else.
+    pub fn into_exposed(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Debug for PlainToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlainToken([redacted])")
+    }
+}
+
+/// The SHA-256 (hex) of a `PlainToken` (crates.io's `HashedToken`): the id of a stored session,
+/// the `token_hash` of a stored reset token. Made only by `PlainToken::hashed`. `Debug` prints
+/// nothing of it either: it names a live session.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HashedToken(String);
+
+impl HashedToken {
+    /// The hex digest, for the store's queries.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HashedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HashedToken([redacted])")
+    }
+}
+
 const SEALED_PREFIX: &str = "xa1.";
 const NONCE_LEN: usize = 24;
 
@@ -111,5 +164,15 @@ mod tests {
     fn hashes_are_hex_sha256() {
         assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(random_hex(16).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn plain_tokens_cross_to_their_hash_only_by_hashing_and_print_nothing() {
+        let plain = PlainToken::new("abc");
+        assert_eq!(plain.hashed().as_str(), sha256_hex("abc"));
+        assert_eq!(format!("{plain:?} {:?}", plain.hashed()), "PlainToken([redacted]) HashedToken([redacted])");
+        let fresh = PlainToken::random(32).unwrap();
+        assert_eq!(fresh.clone().into_exposed().len(), 64);
+        assert_ne!(fresh.hashed(), PlainToken::random(32).unwrap().hashed());
     }
 }

@@ -6,16 +6,17 @@ use actix_web::dev::Payload;
 use actix_web::http::{header, Method};
 use actix_web::{FromRequest, HttpRequest};
 
+use auth_domain::secret::PlainToken;
 use auth_domain::{AuthError, TokenRejection};
 
 use crate::settings::SESSION_COOKIE;
 use crate::ApiError;
 
-/// The credentials of a request, not yet checked.
-#[derive(Debug, Clone, Default)]
+/// The credentials of a request, not yet checked. `Debug` says which are there, never what.
+#[derive(Clone, Default)]
 pub struct Presented {
     /// The session id from the `connect.sid` cookie.
-    pub session: Option<String>,
+    pub session: Option<PlainToken>,
     /// The token from `Authorization: Bearer <token>` (any case of `Bearer`).
     pub bearer: Option<String>,
 }
@@ -35,7 +36,8 @@ impl Presented {
         let session = req
             .cookie(SESSION_COOKIE)
             .map(|c| c.value().to_string())
-            .filter(|v| !v.is_empty() && (safe_method || json));
+            .filter(|v| !v.is_empty() && (safe_method || json))
+            .map(PlainToken::new);
         let bearer = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -53,8 +55,17 @@ impl Presented {
     }
 
     /// The session id, or the 401 of a guarded route.
-    pub fn require_session(&self) -> Result<String, ApiError> {
+    pub fn require_session(&self) -> Result<PlainToken, ApiError> {
         self.session.clone().ok_or_else(|| AuthError::Unauthenticated(TokenRejection::Missing).into())
+    }
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presented")
+            .field("session", &self.session.is_some())
+            .field("bearer", &self.bearer.is_some())
+            .finish()
     }
 }
 

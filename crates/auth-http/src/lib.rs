@@ -6,6 +6,7 @@
 
 mod body;
 mod client;
+mod context;
 mod credentials;
 mod error;
 pub mod metrics;

@@ -61,7 +61,7 @@ thread_local! {
 }
 
 /// The id of the request being served here, if any: the task's on a worker thread, the one set
-/// by `in_scope` on a blocking-pool thread.
+/// by `on_this_thread` on a blocking-pool thread.
 pub fn current() -> Option<RequestId> {
     TASK_ID.try_with(RequestId::clone).ok().or_else(|| THREAD_ID.with(|id| id.borrow().clone()))
 }
@@ -78,15 +78,15 @@ pub fn carry<F: std::future::Future>(work: F) -> impl std::future::Future<Output
 }
 
 /// Runs `f` (on a blocking-pool thread) with `id` as the current request id.
-pub fn in_scope<T>(id: Option<RequestId>, f: impl FnOnce() -> T) -> T {
+pub fn on_this_thread<T>(id: Option<RequestId>, f: impl FnOnce() -> T) -> T {
     let previous = THREAD_ID.with(|slot| slot.replace(id));
     let out = f();
     THREAD_ID.with(|slot| *slot.borrow_mut() = previous);
     out
 }
 
-/// Middleware: assigns the id, serves the request within its scope, and sets `x-request-id` on
-/// the response (errors included).
+/// Middleware: assigns the id, serves the request with it as its task's id, and sets
+/// `x-request-id` on the response (errors included).
 pub async fn assign(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -118,10 +118,10 @@ mod tests {
     }
 
     #[test]
-    fn the_blocking_scope_sets_and_restores_the_thread_id() {
+    fn a_blocking_thread_gets_the_id_and_then_its_own_back() {
         assert_eq!(current(), None);
         let id = RequestId::generate();
-        assert_eq!(in_scope(Some(id.clone()), current), Some(id));
+        assert_eq!(on_this_thread(Some(id.clone()), current), Some(id));
         assert_eq!(current(), None);
     }
 }

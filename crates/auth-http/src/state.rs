@@ -6,8 +6,10 @@ use std::sync::Arc;
 use actix_web::web;
 use tokio::sync::Semaphore;
 
+use auth_domain::context::RequestContext;
 use auth_domain::ports::{AuthStore, Clock};
-use auth_domain::service::AuthService;
+use auth_domain::service::{AuthService, Authenticated};
+use auth_domain::tenant::{SingleTenant, TenantDirectory};
 use auth_domain::AuthError;
 
 use crate::credentials::Presented;
@@ -15,7 +17,6 @@ use crate::metrics::Metrics;
 use crate::request_id;
 use crate::settings::HttpSettings;
 use crate::ApiError;
-use auth_domain::service::Authenticated;
 
 mod hashing;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     pub metrics: Arc<Metrics>,
     pub readiness: Option<Arc<dyn Readiness>>,
+    /// Which tenant a request is for (`context.rs`).
+    pub tenants: Arc<dyn TenantDirectory>,
     hashing: Arc<Semaphore>,
     /// The threads that hash (as many as permits), apart from the blocking pool.
     hash_pool: Arc<hashing::HashPool>,
@@ -54,6 +57,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             readiness: None,
+            tenants: Arc::new(SingleTenant),
             hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
             hash_pool: Arc::new(hashing::HashPool::new(hash_concurrency.max(1))),
             database: None,
@@ -80,16 +84,23 @@ impl AppState {
         self
     }
 
-    /// Checks the presented credentials (session first, then bearer) on the blocking pool, then
-    /// runs `use_case` there with the caller.
-    pub async fn as_caller<T, F>(&self, presented: Presented, use_case: F) -> Result<T, ApiError>
+    /// Tells the tenant of each request with `directory` (without one, every request is for the
+    /// one tenant, `default`).
+    pub fn with_tenant_directory(mut self, directory: Arc<dyn TenantDirectory>) -> AppState {
+        self.tenants = directory;
+        self
+    }
+
+    /// Checks the presented credentials (session first, then bearer) for the request's context on
+    /// the blocking pool, then runs `use_case` there with the context and the caller.
+    pub async fn as_caller<T, F>(&self, ctx: RequestContext, presented: Presented, use_case: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&AppService, &Authenticated) -> Result<T, AuthError> + Send + 'static,
+        F: FnOnce(&AppService, &RequestContext, &Authenticated) -> Result<T, AuthError> + Send + 'static,
     {
         self.blocking(move |svc| {
-            let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
-            use_case(svc, &caller)
+            let caller = svc.authenticate_any(&ctx, presented.session.as_ref(), presented.bearer.as_deref())?;
+            use_case(svc, &ctx, &caller)
         })
         .await
     }
@@ -106,7 +117,7 @@ impl AppState {
         };
         let service = self.service.clone();
         let id = request_id::current();
-        match web::block(move || request_id::in_scope(id, || use_case(&service))).await {
+        match web::block(move || request_id::on_this_thread(id, || use_case(&service))).await {
             Ok(result) => result.map_err(ApiError::from),
             Err(e) => Err(AuthError::unexpected("blocking task", e).into()),
         }
@@ -135,7 +146,7 @@ impl AppState {
         let service = self.service.clone();
         let id = request_id::current();
         let work = self.hash_pool.run(move || {
-            let result = request_id::in_scope(id, || use_case(&service));
+            let result = request_id::on_this_thread(id, || use_case(&service));
             drop(permit);
             result
         });

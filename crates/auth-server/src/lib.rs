@@ -22,8 +22,9 @@ use auth_domain::ports::{AuthStore, Clock, PurgeReport, SystemClock};
 use auth_domain::ratelimit::{InMemoryRateLimiter, RateLimiter, Unlimited};
 use auth_domain::secret::SecretBox;
 use auth_domain::service::{AuthService, AuthSettings};
+use auth_domain::tenant::{SingleTenant, TenantDirectory};
 use auth_domain::token::{TokenCodec, TokenSettings};
-use auth_domain::{model::DEFAULT_TENANT, AuthError};
+use auth_domain::AuthError;
 use auth_http::metrics::Metrics;
 use auth_http::{AppService, AppState, CookieSettings, HttpSettings, Readiness};
 use auth_store_diesel::{DieselStore, PoolSettings};
@@ -95,6 +96,9 @@ pub struct Composed {
     pub store: DieselStore,
     /// Deletes what expired; run by `janitor::spawn`.
     pub janitor: Arc<janitor::ServerJanitor>,
+    /// Which tenant a request (or a CLI command) is for: one tenant, `default`, until tenancy is
+    /// built.
+    pub tenants: Arc<dyn TenantDirectory>,
 }
 
 impl std::fmt::Debug for Composed {
@@ -124,7 +128,6 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     let secret_box = SecretBox::new(&secret.0, &previous);
     let sinks = sinks::from_config(config)?;
     let settings = AuthSettings {
-        tenant: DEFAULT_TENANT.into(),
         actor_types: config.actor_types.clone(),
         password_policy: PasswordPolicy {
             min_length: config.password_min_length,
@@ -168,7 +171,8 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     };
     let janitor = Arc::new(janitor::from_config(store_handle.clone(), limiter.clone(), config));
     let service = service.with_event_waker(wake.clone()).with_rate_limiter(limiter);
-    Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle, janitor })
+    let tenants: Arc<dyn TenantDirectory> = Arc::new(SingleTenant);
+    Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle, janitor, tenants })
 }
 
 /// The server, bound and ready to run.
@@ -240,14 +244,15 @@ impl Application {
     /// `ADMIN_HOST:ADMIN_PORT` unless it is off (`0` picks a free port: see `port` and
     /// `admin_port`). Must be called inside an actix system.
     pub fn build(config: Config) -> Result<Application, StartError> {
-        let Composed { service, dispatcher, wake, store, janitor } = compose(&config)?;
+        let Composed { service, dispatcher, wake, store, janitor, tenants } = compose(&config)?;
         let metrics = Arc::new(Metrics::new());
         metrics.add_collector(store_collector(store.clone(), service.settings().event_sinks.clone()));
         let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.migrate_on_start };
         let state = AppState::new(service, http_settings(&config), config.hash_concurrency)
             .with_metrics(metrics.clone())
             .with_database_concurrency(config.database_pool_size as usize)
-            .with_readiness(Arc::new(readiness));
+            .with_readiness(Arc::new(readiness))
+            .with_tenant_directory(tenants);
         let shutdown_secs = config.shutdown_timeout.as_secs();
         // Both listeners are bound before either serves, so a port in use stops the start cleanly.
         let (listener, port) = bind("HOST:PORT", &config.host, config.port)?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use auth_domain::context::RequestContext;
 use auth_server::config::{help_text, render_effective, Config};
 use auth_server::{compose, migrate, open_store, Application, StartError};
 
@@ -141,7 +142,8 @@ fn create_user(config: &Config, email: &str) -> Result<(), StartError> {
         .map_err(|e| StartError::Io("reading the password from standard input".into(), e))?;
     let password = password.strip_suffix('\n').map(|p| p.strip_suffix('\r').unwrap_or(p)).unwrap_or(&password);
     let composed = compose(config)?;
-    let user_id = composed.service.create_user(email, password.to_string())?;
+    let ctx = RequestContext::new(composed.tenants.resolve(None)?.id);
+    let user_id = composed.service.create_user(&ctx, email, password.to_string())?;
     log::info!("created user {user_id} for {email}");
     println!("{user_id}");
     Ok(())

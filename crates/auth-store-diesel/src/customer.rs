@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use auth_domain::model::{Customer, CustomerFields};
+use auth_domain::newtypes::TenantId;
 use auth_domain::ports::CustomerStore;
 use auth_domain::service::ALREADY_CUSTOMER;
 use auth_domain::{AuthError, TokenRejection};
@@ -14,8 +15,9 @@ use crate::tx::{db_error, write_tx, TxError};
 use crate::DieselStore;
 
 impl CustomerStore for DieselStore {
-    fn create_customer(&self, tenant: &str, auth_identity_id: &str, new: &Customer) -> Result<(), AuthError> {
+    fn create_customer(&self, tenant: &TenantId, auth_identity_id: &str, new: &Customer) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
+        let tenant = tenant.as_str();
         let row = CustomerRow::new(tenant, new);
         write_tx(&mut conn, |c| {
             let identity = auth_identity::table
@@ -40,11 +42,11 @@ impl CustomerStore for DieselStore {
         })
     }
 
-    fn find_customer(&self, tenant: &str, id: &str) -> Result<Option<Customer>, AuthError> {
+    fn find_customer(&self, tenant: &TenantId, id: &str) -> Result<Option<Customer>, AuthError> {
         let mut conn = self.conn()?;
         customer::table
             .filter(customer::id.eq(id))
-            .filter(customer::tenant_id.eq(tenant))
+            .filter(customer::tenant_id.eq(tenant.as_str()))
             .filter(customer::deleted_at.is_null())
             .select(CustomerRow::as_select())
             // Not `first`: its `LIMIT ?` makes SQLite compile the statement again on every run.
@@ -57,14 +59,14 @@ impl CustomerStore for DieselStore {
 
     fn update_customer(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: &str,
         fields: &CustomerFields,
         now: DateTime<Utc>,
     ) -> Result<Option<Customer>, AuthError> {
         {
             let mut conn = self.conn()?;
-            diesel::update(customer::table.filter(customer::id.eq(id)).filter(customer::tenant_id.eq(tenant)))
+            diesel::update(customer::table.filter(customer::id.eq(id)).filter(customer::tenant_id.eq(tenant.as_str())))
                 .set(CustomerChanges::new(fields, now))
                 .execute(&mut *conn)
                 .map_err(db_error)?;

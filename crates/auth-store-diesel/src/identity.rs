@@ -5,7 +5,9 @@ use diesel::prelude::*;
 
 use auth_domain::event::NewEvent;
 use auth_domain::model::{IdentityRecord, NewIdentity, NewResetToken, PasswordChange, PasswordResetCompletion};
+use auth_domain::newtypes::{AuthProvider, EntityKey, TenantId};
 use auth_domain::ports::IdentityStore;
+use auth_domain::secret::HashedToken;
 use auth_domain::{AuthError, TokenRejection};
 
 use crate::connection::DbConnection;
@@ -81,23 +83,27 @@ pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResu
 impl IdentityStore for DieselStore {
     fn find_by_email(
         &self,
-        tenant: &str,
-        provider: &str,
-        entity_key: &str,
+        tenant: &TenantId,
+        provider: &AuthProvider,
+        entity_key: &EntityKey,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        self.first_identity(identities!(tenant, provider, provider_identity::entity_key.eq(entity_key)))
+        self.first_identity(identities!(
+            tenant.as_str(),
+            provider.as_str(),
+            provider_identity::entity_key.eq(entity_key.as_str())
+        ))
     }
 
     fn find_by_id(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
+        provider: &AuthProvider,
         auth_identity_id: &str,
-        provider: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        self.first_identity(identities!(tenant, provider, auth_identity::id.eq(auth_identity_id)))
+        self.first_identity(identities!(tenant.as_str(), provider.as_str(), auth_identity::id.eq(auth_identity_id)))
     }
 
-    fn create_identity(&self, n: &NewIdentity) -> Result<(), AuthError> {
+    fn create_identity(&self, tenant: &TenantId, n: &NewIdentity) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
         let now = naive(n.created_at);
         let metadata = password_metadata(&n.password_hash);
@@ -106,7 +112,7 @@ impl IdentityStore for DieselStore {
             diesel::insert_into(auth_identity::table)
                 .values(AuthIdentityRow {
                     id: &n.auth_identity_id,
-                    tenant_id: &n.tenant,
+                    tenant_id: tenant.as_str(),
                     app_metadata: &app_metadata,
                     security_stamp: &n.security_stamp,
                     created_at: now,
@@ -116,11 +122,11 @@ impl IdentityStore for DieselStore {
             diesel::insert_into(provider_identity::table)
                 .values(ProviderIdentityRow {
                     id: &n.provider_identity_id,
-                    tenant_id: &n.tenant,
+                    tenant_id: tenant.as_str(),
                     auth_identity_id: &n.auth_identity_id,
-                    provider: &n.provider,
+                    provider: n.provider.as_str(),
                     entity_id: &n.entity_id,
-                    entity_key: &n.entity_key,
+                    entity_key: n.entity_key.as_str(),
                     provider_metadata: &metadata,
                     user_metadata: "{}",
                     created_at: now,
@@ -133,7 +139,7 @@ impl IdentityStore for DieselStore {
 
     fn replace_password_hash_if(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         provider_identity_id: &str,
         expected_hash: &str,
         new_hash: &str,
@@ -143,7 +149,7 @@ impl IdentityStore for DieselStore {
         let updated = diesel::update(
             provider_identity::table
                 .filter(provider_identity::id.eq(provider_identity_id))
-                .filter(provider_identity::tenant_id.eq(tenant))
+                .filter(provider_identity::tenant_id.eq(tenant.as_str()))
                 .filter(provider_identity::provider_metadata.eq(password_metadata(expected_hash))),
         )
         .set((
@@ -155,13 +161,13 @@ impl IdentityStore for DieselStore {
         Ok(updated == 1)
     }
 
-    fn store_reset_token(&self, tenant: &str, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
+    fn store_reset_token(&self, tenant: &TenantId, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
         let row = ResetTokenRow {
             id: &token.id,
-            tenant_id: tenant,
+            tenant_id: tenant.as_str(),
             provider_identity_id: &token.provider_identity_id,
-            token_hash: &token.token_hash,
+            token_hash: token.token_hash.as_str(),
             expires_at: naive(token.expires_at),
             created_at: naive(token.created_at),
         };
@@ -186,16 +192,16 @@ impl IdentityStore for DieselStore {
 
     fn reset_token_is_live(
         &self,
-        tenant: &str,
-        token_hash: &str,
+        tenant: &TenantId,
+        token_hash: &HashedToken,
         provider_identity_id: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AuthError> {
         let mut conn = self.conn()?;
         let found = password_reset_token::table
-            .filter(password_reset_token::token_hash.eq(token_hash))
+            .filter(password_reset_token::token_hash.eq(token_hash.as_str()))
             .filter(password_reset_token::provider_identity_id.eq(provider_identity_id))
-            .filter(password_reset_token::tenant_id.eq(tenant))
+            .filter(password_reset_token::tenant_id.eq(tenant.as_str()))
             .filter(password_reset_token::expires_at.gt(naive(now)))
             .select(password_reset_token::id)
             .get_result::<String>(&mut *conn)
@@ -206,7 +212,7 @@ impl IdentityStore for DieselStore {
 
     fn complete_password_reset(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         done: &PasswordResetCompletion,
         event: &NewEvent,
     ) -> Result<(), AuthError> {
@@ -215,9 +221,9 @@ impl IdentityStore for DieselStore {
         write_tx(&mut conn, |c| {
             let consumed = diesel::delete(
                 password_reset_token::table
-                    .filter(password_reset_token::token_hash.eq(&done.token_hash))
+                    .filter(password_reset_token::token_hash.eq(done.token_hash.as_str()))
                     .filter(password_reset_token::provider_identity_id.eq(&done.provider_identity_id))
-                    .filter(password_reset_token::tenant_id.eq(tenant))
+                    .filter(password_reset_token::tenant_id.eq(tenant.as_str()))
                     .filter(password_reset_token::expires_at.gt(now)),
             )
             .execute(c)?;
@@ -238,7 +244,7 @@ impl IdentityStore for DieselStore {
 
     fn revoke_all(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         auth_identity_id: &str,
         new_stamp: &str,
         now: DateTime<Utc>,
@@ -248,7 +254,7 @@ impl IdentityStore for DieselStore {
             let found = diesel::update(
                 auth_identity::table
                     .filter(auth_identity::id.eq(auth_identity_id))
-                    .filter(auth_identity::tenant_id.eq(tenant)),
+                    .filter(auth_identity::tenant_id.eq(tenant.as_str())),
             )
             .set(auth_identity::updated_at.eq(naive(now)))
             .execute(c)?;
@@ -260,14 +266,14 @@ impl IdentityStore for DieselStore {
         })
     }
 
-    fn change_password(&self, tenant: &str, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
+    fn change_password(&self, tenant: &TenantId, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
         let mut conn = self.conn()?;
         let now = naive(change.now);
         write_tx(&mut conn, |c| {
             let swapped = diesel::update(
                 provider_identity::table
                     .filter(provider_identity::id.eq(&change.provider_identity_id))
-                    .filter(provider_identity::tenant_id.eq(tenant))
+                    .filter(provider_identity::tenant_id.eq(tenant.as_str()))
                     .filter(provider_identity::provider_metadata.eq(password_metadata(&change.expected_hash))),
             )
             .set((
@@ -311,7 +317,9 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use auth_domain::model::{new_id, NewSession};
+    use auth_domain::newtypes::ActorType;
     use auth_domain::ports::SessionStore;
+    use auth_domain::secret::PlainToken;
     use diesel::connection::{Instrumentation, InstrumentationEvent};
     use diesel::Connection;
 
@@ -330,29 +338,31 @@ mod tests {
         store.run_migrations().unwrap();
         let now = Utc::now();
         let id = new_id("authid");
+        let (tenant, emailpass) = (TenantId::default_tenant(), AuthProvider::emailpass());
+        let key = EntityKey::new("ann@example.com");
         let new = NewIdentity {
-            tenant: "default".into(),
             auth_identity_id: id.clone(),
             provider_identity_id: new_id(""),
-            provider: "emailpass".into(),
+            provider: emailpass.clone(),
             entity_id: "ann@example.com".into(),
-            entity_key: "ann@example.com".into(),
+            entity_key: key.clone(),
             password_hash: "$2b$04$hash".into(),
             security_stamp: "stamp".into(),
             app_metadata: Default::default(),
             created_at: now,
         };
-        store.create_identity(&new).unwrap();
+        store.create_identity(&tenant, &new).unwrap();
+        let hash = PlainToken::new("h").hashed();
         let session = NewSession {
-            session_hash: "h".into(),
+            session_hash: hash.clone(),
             auth_identity_id: id.clone(),
-            actor_type: "customer".into(),
-            auth_provider: "emailpass".into(),
+            actor_type: ActorType::new("customer"),
+            auth_provider: emailpass.clone(),
             security_stamp: "stamp".into(),
             created_at: now,
             expires_at: now + chrono::Duration::hours(1),
         };
-        store.create_session("default", &session, None).unwrap();
+        store.create_session(&tenant, &session, None).unwrap();
 
         // Every statement the (only) connection prepares for its cache, from here on.
         let cached = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -364,9 +374,9 @@ mod tests {
         };
         store.conn().unwrap().set_instrumentation(Box::new(record) as Box<dyn Instrumentation>);
         for _ in 0..3 {
-            assert!(store.find_by_email("default", "emailpass", "ann@example.com").unwrap().is_some());
-            assert!(store.find_by_id("default", &id, "emailpass").unwrap().is_some());
-            assert!(store.find_session("default", "h", now).unwrap().is_some());
+            assert!(store.find_by_email(&tenant, &emailpass, &key).unwrap().is_some());
+            assert!(store.find_by_id(&tenant, &emailpass, &id).unwrap().is_some());
+            assert!(store.find_session(&tenant, &hash, now).unwrap().is_some());
         }
         let cached = cached.lock().unwrap();
         let lookups: Vec<&String> = cached.iter().filter(|sql| sql.starts_with("SELECT")).collect();

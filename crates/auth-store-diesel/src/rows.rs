@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use auth_domain::event::StoredEvent;
 use auth_domain::model::IdentityRecord;
+use auth_domain::newtypes::AuthProvider;
 use auth_domain::AuthError;
 
 use crate::schema::{auth_identity, event, event_delivery, password_reset_token, provider_identity};
@@ -126,7 +127,7 @@ pub(crate) fn identity_record(row: IdentityColumns) -> Result<IdentityRecord, Au
     Ok(IdentityRecord {
         auth_identity_id,
         provider_identity_id,
-        provider,
+        provider: AuthProvider::new(provider),
         entity_id,
         password_hash,
         app_metadata: json_map(&app)?,

@@ -9,12 +9,13 @@ use diesel::RunQueryDsl;
 
 use auth_domain::event::{NewEvent, StoredEvent};
 use auth_domain::model::{new_id, NewIdentity, NewResetToken, NewSession, PasswordResetCompletion};
+use auth_domain::newtypes::{ActorType, AuthProvider, EntityKey, TenantId};
 use auth_domain::ports::{
     Clock, DeliveryStatus, EventOutbox, Housekeeping, IdentityStore, PendingDelivery, PurgeReport, SessionStore,
     SystemClock,
 };
 use auth_domain::ratelimit::{Decision, RateLimit, RateLimiter};
-use auth_domain::secret::SecretBox;
+use auth_domain::secret::{HashedToken, PlainToken, SecretBox};
 use auth_domain::token::ResetClaims;
 use auth_domain::{AuthError, TokenRejection};
 
@@ -55,14 +56,30 @@ fn on_both(test: impl Fn(&DieselStore)) {
     }
 }
 
+fn tenant() -> TenantId {
+    TenantId::default_tenant()
+}
+
+fn emailpass() -> AuthProvider {
+    AuthProvider::emailpass()
+}
+
+fn key(email: &str) -> EntityKey {
+    EntityKey::new(email)
+}
+
+/// The hash a session id or a reset token's `jti` is stored by.
+fn hashed(token: &str) -> HashedToken {
+    PlainToken::new(token).hashed()
+}
+
 fn identity(email: &str) -> NewIdentity {
     NewIdentity {
-        tenant: "default".into(),
         auth_identity_id: new_id("authid"),
         provider_identity_id: new_id(""),
-        provider: "emailpass".into(),
+        provider: emailpass(),
         entity_id: email.into(),
-        entity_key: email.to_lowercase(),
+        entity_key: EntityKey::new(email.to_lowercase()),
         password_hash: "$2b$04$hash".into(),
         security_stamp: "stamp".into(),
         app_metadata: Default::default(),
@@ -82,16 +99,19 @@ fn migrations_are_idempotent() {
 fn identities_are_unique_per_key_and_found_by_key_and_id() {
     on_both(|store| {
         let first = identity("Ann@Example.com");
-        store.create_identity(&first).unwrap();
-        let again = store.create_identity(&identity("ann@example.COM"));
+        store.create_identity(&tenant(), &first).unwrap();
+        let again = store.create_identity(&tenant(), &identity("ann@example.COM"));
         assert!(matches!(again, Err(AuthError::Duplicate(_))), "{again:?}");
-        let found = store.find_by_email("default", "emailpass", "ann@example.com").unwrap().unwrap();
+        let found = store.find_by_email(&tenant(), &emailpass(), &key("ann@example.com")).unwrap().unwrap();
         assert_eq!(found.entity_id, "Ann@Example.com");
         assert_eq!(found.password_hash, "$2b$04$hash");
-        assert!(store.find_by_email("other-tenant", "emailpass", "ann@example.com").unwrap().is_none());
-        let by_id = store.find_by_id("default", &first.auth_identity_id, "emailpass").unwrap().unwrap();
+        assert!(store
+            .find_by_email(&TenantId::new("other-tenant"), &emailpass(), &key("ann@example.com"))
+            .unwrap()
+            .is_none());
+        let by_id = store.find_by_id(&tenant(), &emailpass(), &first.auth_identity_id).unwrap().unwrap();
         assert_eq!(by_id, found);
-        assert!(store.find_by_id("default", "authid_nope", "emailpass").unwrap().is_none());
+        assert!(store.find_by_id(&tenant(), &emailpass(), "authid_nope").unwrap().is_none());
     });
 }
 
@@ -99,11 +119,11 @@ fn identities_are_unique_per_key_and_found_by_key_and_id() {
 fn the_conditional_rehash_writes_only_over_the_verified_hash() {
     on_both(|store| {
         let n = identity("a@b.c");
-        store.create_identity(&n).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
         let pid = &n.provider_identity_id;
-        assert!(store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$new", Utc::now()).unwrap());
-        assert!(!store.replace_password_hash_if("default", pid, "$2b$04$hash", "$2b$05$stale", Utc::now()).unwrap());
-        let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
+        assert!(store.replace_password_hash_if(&tenant(), pid, "$2b$04$hash", "$2b$05$new", Utc::now()).unwrap());
+        assert!(!store.replace_password_hash_if(&tenant(), pid, "$2b$04$hash", "$2b$05$stale", Utc::now()).unwrap());
+        let found = store.find_by_email(&tenant(), &emailpass(), &key("a@b.c")).unwrap().unwrap();
         assert_eq!(found.password_hash, "$2b$05$new");
     });
 }
@@ -128,25 +148,25 @@ fn reset_event(secrets: &SecretBox, now: chrono::DateTime<Utc>) -> NewEvent {
 fn reset_tokens_are_replaced_and_consumed_once() {
     on_both(|store| {
         let n = identity("a@b.c");
-        store.create_identity(&n).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
         let secrets = SecretBox::new(b"k", &[]);
         let now = SystemClock.now();
         let token = |hash: &str| NewResetToken {
             id: new_id("authprt"),
             provider_identity_id: n.provider_identity_id.clone(),
-            token_hash: hash.into(),
+            token_hash: hashed(hash),
             expires_at: now + Duration::minutes(15),
             created_at: now,
         };
-        store.store_reset_token("default", &token("h1"), &reset_event(&secrets, now)).unwrap();
-        store.store_reset_token("default", &token("h2"), &reset_event(&secrets, now)).unwrap();
-        assert!(!store.reset_token_is_live("default", "h1", &n.provider_identity_id, now).unwrap());
-        assert!(store.reset_token_is_live("default", "h2", &n.provider_identity_id, now).unwrap());
+        store.store_reset_token(&tenant(), &token("h1"), &reset_event(&secrets, now)).unwrap();
+        store.store_reset_token(&tenant(), &token("h2"), &reset_event(&secrets, now)).unwrap();
+        assert!(!store.reset_token_is_live(&tenant(), &hashed("h1"), &n.provider_identity_id, now).unwrap());
+        assert!(store.reset_token_is_live(&tenant(), &hashed("h2"), &n.provider_identity_id, now).unwrap());
         assert!(!store
-            .reset_token_is_live("default", "h2", &n.provider_identity_id, now + Duration::minutes(16))
+            .reset_token_is_live(&tenant(), &hashed("h2"), &n.provider_identity_id, now + Duration::minutes(16))
             .unwrap());
         let done = |hash: &str| PasswordResetCompletion {
-            token_hash: hash.into(),
+            token_hash: hashed(hash),
             auth_identity_id: n.auth_identity_id.clone(),
             provider_identity_id: n.provider_identity_id.clone(),
             new_password_hash: "$2b$04$reset".into(),
@@ -157,12 +177,12 @@ fn reset_tokens_are_replaced_and_consumed_once() {
             event: StoredEvent::password_changed("default", "a@b.c", "customer", now),
             sinks: vec!["file".into()],
         };
-        let stale = store.complete_password_reset("default", &done("h1"), &changed);
+        let stale = store.complete_password_reset(&tenant(), &done("h1"), &changed);
         assert!(matches!(stale, Err(AuthError::Unauthenticated(TokenRejection::Consumed))), "{stale:?}");
-        store.complete_password_reset("default", &done("h2"), &changed).unwrap();
-        let replay = store.complete_password_reset("default", &done("h2"), &changed);
+        store.complete_password_reset(&tenant(), &done("h2"), &changed).unwrap();
+        let replay = store.complete_password_reset(&tenant(), &done("h2"), &changed);
         assert!(matches!(replay, Err(AuthError::Unauthenticated(TokenRejection::Consumed))));
-        let found = store.find_by_email("default", "emailpass", "a@b.c").unwrap().unwrap();
+        let found = store.find_by_email(&tenant(), &emailpass(), &key("a@b.c")).unwrap().unwrap();
         assert_eq!((found.password_hash.as_str(), found.security_stamp.as_str()), ("$2b$04$reset", "stamp2"));
         // Two reset events with two sinks each, and one password_changed with one sink.
         assert_eq!(store.claim_due(now, now, 100).unwrap().len(), 5);
@@ -173,7 +193,7 @@ fn reset_tokens_are_replaced_and_consumed_once() {
 fn the_outbox_tracks_each_sink_and_erases_settled_secrets() {
     on_both(|store| {
         let n = identity("a@b.c");
-        store.create_identity(&n).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
         let secrets = SecretBox::new(b"k", &[]);
         let now = SystemClock.now();
         let ev = reset_event(&secrets, now);
@@ -181,11 +201,11 @@ fn the_outbox_tracks_each_sink_and_erases_settled_secrets() {
         let token = NewResetToken {
             id: new_id("authprt"),
             provider_identity_id: n.provider_identity_id.clone(),
-            token_hash: "h".into(),
+            token_hash: hashed("h"),
             expires_at: now + Duration::minutes(15),
             created_at: now,
         };
-        store.store_reset_token("default", &token, &ev).unwrap();
+        store.store_reset_token(&tenant(), &token, &ev).unwrap();
         let lease = now + Duration::minutes(1);
         let due = store.claim_due(now, lease, 10).unwrap();
         assert_eq!(due.len(), 2);
@@ -253,18 +273,18 @@ fn an_unreachable_postgres_reports_the_real_error() {
 fn concurrent_claims_are_disjoint() {
     on_both(|store| {
         let n = identity("a@b.c");
-        store.create_identity(&n).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
         let secrets = SecretBox::new(b"k", &[]);
         let now = SystemClock.now();
         for i in 0..30 {
             let token = NewResetToken {
                 id: new_id("authprt"),
                 provider_identity_id: n.provider_identity_id.clone(),
-                token_hash: format!("h{i}"),
+                token_hash: hashed(&format!("h{i}")),
                 expires_at: now + Duration::minutes(15),
                 created_at: now,
             };
-            store.store_reset_token("default", &token, &reset_event(&secrets, now)).unwrap();
+            store.store_reset_token(&tenant(), &token, &reset_event(&secrets, now)).unwrap();
         }
         let lease = now + Duration::minutes(1);
         let claims: Vec<Vec<PendingDelivery>> = std::thread::scope(|s| {
@@ -291,12 +311,12 @@ fn write_event(store: &DieselStore, at: chrono::DateTime<Utc>, sinks: &[&str]) -
     id
 }
 
-fn session(auth_identity_id: &str, hash: &str, expires_at: chrono::DateTime<Utc>) -> NewSession {
+fn session(auth_identity_id: &str, id: &str, expires_at: chrono::DateTime<Utc>) -> NewSession {
     NewSession {
-        session_hash: hash.into(),
+        session_hash: hashed(id),
         auth_identity_id: auth_identity_id.into(),
-        actor_type: "customer".into(),
-        auth_provider: "emailpass".into(),
+        actor_type: ActorType::new("customer"),
+        auth_provider: emailpass(),
         security_stamp: "stamp".into(),
         created_at: expires_at - Duration::hours(10),
         expires_at,
@@ -307,14 +327,14 @@ fn session(auth_identity_id: &str, hash: &str, expires_at: chrono::DateTime<Utc>
 fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
     on_both(|store| {
         let (n, m) = (identity("a@b.c"), identity("b@b.c"));
-        store.create_identity(&n).unwrap();
-        store.create_identity(&m).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
+        store.create_identity(&tenant(), &m).unwrap();
         let now = SystemClock.now();
         let retention = Duration::days(7);
         let token = |who: &NewIdentity, hash: &str, expires_at| NewResetToken {
             id: new_id("authprt"),
             provider_identity_id: who.provider_identity_id.clone(),
-            token_hash: hash.into(),
+            token_hash: hashed(hash),
             expires_at,
             created_at: now - Duration::minutes(20),
         };
@@ -323,11 +343,11 @@ fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
             sinks: vec!["file".into()],
         };
         let recent_reset = no_event(now);
-        store.store_reset_token("default", &token(&n, "gone", now - Duration::seconds(1)), &recent_reset).unwrap();
-        store.store_reset_token("default", &token(&m, "live", now + Duration::minutes(10)), &no_event(now)).unwrap();
+        store.store_reset_token(&tenant(), &token(&n, "gone", now - Duration::seconds(1)), &recent_reset).unwrap();
+        store.store_reset_token(&tenant(), &token(&m, "live", now + Duration::minutes(10)), &no_event(now)).unwrap();
         store.record_delivered(&recent_reset.event.id, "file", now).unwrap();
-        store.create_session("default", &session(&n.auth_identity_id, "expired", now), None).unwrap();
-        store.create_session("default", &session(&n.auth_identity_id, "live", now + Duration::hours(1)), None).unwrap();
+        store.create_session(&tenant(), &session(&n.auth_identity_id, "expired", now), None).unwrap();
+        store.create_session(&tenant(), &session(&n.auth_identity_id, "live", now + Duration::hours(1)), None).unwrap();
 
         let old = now - Duration::days(8);
         let delivered = write_event(store, old, &["file"]);
@@ -356,10 +376,10 @@ fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
             assert!(left.iter().any(|(id, _)| id == kept), "{kept} is kept");
         }
         assert!(left.contains(&(dead.clone(), "webhook".into())), "a dead delivery is never deleted");
-        assert!(store.reset_token_is_live("default", "live", &m.provider_identity_id, now).unwrap());
-        assert!(store.find_session("default", "live", now).unwrap().is_some());
-        assert!(store.delete_session("default", "live").is_ok_and(|found| found), "the live session is there");
-        assert!(!store.delete_session("default", "expired").unwrap(), "the expired session is gone");
+        assert!(store.reset_token_is_live(&tenant(), &hashed("live"), &m.provider_identity_id, now).unwrap());
+        assert!(store.find_session(&tenant(), &hashed("live"), now).unwrap().is_some());
+        assert!(store.delete_session(&tenant(), &hashed("live")).is_ok_and(|found| found), "the live session is there");
+        assert!(!store.delete_session(&tenant(), &hashed("expired")).unwrap(), "the expired session is gone");
 
         assert!(store.purge(now, retention).unwrap().is_empty(), "a second pass finds nothing");
         let later = store.purge(now + Duration::days(2), retention).unwrap();
@@ -373,7 +393,7 @@ fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
 fn the_janitor_deletes_in_batches_and_instances_share_the_work() {
     on_both(|store| {
         let n = identity("a@b.c");
-        store.create_identity(&n).unwrap();
+        store.create_identity(&tenant(), &n).unwrap();
         let now = SystemClock.now();
         let total = 2 * crate::janitor::BATCH as usize + 37;
         let mut conn = store.conn().unwrap();
@@ -382,11 +402,11 @@ fn the_janitor_deletes_in_batches_and_instances_share_the_work() {
                 let s = session(&n.auth_identity_id, &format!("s{i}"), now - Duration::seconds(1));
                 diesel::insert_into(crate::schema::auth_session::table)
                     .values(crate::rows::SessionRow {
-                        id: &s.session_hash,
+                        id: s.session_hash.as_str(),
                         tenant_id: "default",
                         auth_identity_id: &s.auth_identity_id,
-                        actor_type: &s.actor_type,
-                        auth_provider: &s.auth_provider,
+                        actor_type: s.actor_type.as_str(),
+                        auth_provider: s.auth_provider.as_str(),
                         security_stamp: &s.security_stamp,
                         created_at: crate::rows::naive(s.created_at),
                         expires_at: crate::rows::naive(s.expires_at),

@@ -12,7 +12,9 @@ use crate::memory::MemoryStore;
 use crate::model::CustomerFields;
 use crate::ports::EventSink;
 use crate::ports::{DeliveryStatus, EventOutbox, IdentityStore};
-use crate::token::TokenSettings;
+use crate::secret::SecretBox;
+use crate::token::{AuthClaims, TokenSettings};
+use crate::TokenRejection;
 
 #[derive(Debug)]
 struct TestClock(Mutex<DateTime<Utc>>);
@@ -50,7 +52,6 @@ fn fixture_with_cost(cost: u32) -> Fixture {
         leeway: Duration::zero(),
     });
     let settings = AuthSettings {
-        tenant: "default".into(),
         actor_types: vec!["customer".into(), "user".into()],
         password_policy: PasswordPolicy { min_length: 8, min_strength: 0 },
         reset_ttl: Duration::minutes(15),
@@ -67,8 +68,32 @@ fn fixture() -> Fixture {
     fixture_with_cost(4)
 }
 
-fn customer() -> Scope {
-    Scope { actor_type: "customer".into(), provider: "emailpass".into() }
+/// The context of a request of the default tenant on `/auth/{actor_type}/emailpass/...` from
+/// `client`.
+fn context(actor_type: &str, client: &str) -> AuthContext {
+    AuthContext {
+        tenant: TenantId::default_tenant(),
+        actor_type: ActorType::new(actor_type),
+        provider: AuthProvider::emailpass(),
+        client: client.into(),
+    }
+}
+
+fn customer_at(client: &str) -> AuthContext {
+    context("customer", client)
+}
+
+fn user_at(client: &str) -> AuthContext {
+    context("user", client)
+}
+
+fn customer() -> AuthContext {
+    customer_at("client")
+}
+
+/// The context of a request of the default tenant whose route names no actor type.
+fn tenant() -> RequestContext {
+    RequestContext::new(TenantId::default_tenant())
 }
 
 const PW: &str = "correct horse";
@@ -91,59 +116,53 @@ impl Fixture {
 
     fn update(&self, token: &str, password: &str) -> Result<(), AuthError> {
         let claims = self.service.verify_reset_token(&customer(), token)?;
-        self.service.update_password(&claims, None, password.into())
+        self.service.update_password(&customer(), &claims, None, password.into())
     }
 }
 
 #[test]
 fn register_then_login_issue_actorless_tokens() {
     let f = fixture();
-    let token = f.service.register(&customer(), "Ann@Example.com", PW.into(), "client").unwrap();
+    let token = f.service.register(&customer(), "Ann@Example.com", PW.into()).unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.actor_type, "customer");
     assert!(claims.auth_identity_id.starts_with("authid_"));
-    let login = f.service.login(&customer(), "  ann@EXAMPLE.com", PW.into(), "127.0.0.1").unwrap();
+    let login = f.service.login(&customer_at("127.0.0.1"), "  ann@EXAMPLE.com", PW.into()).unwrap();
     assert_eq!(f.claims(&login).auth_identity_id, claims.auth_identity_id);
 }
 
 #[test]
 fn register_refuses_bad_input_and_changes_nothing() {
     let f = fixture();
-    assert!(matches!(
-        f.service.register(&customer(), "not-an-email", PW.into(), "client"),
-        Err(AuthError::InvalidData(_))
-    ));
-    assert!(matches!(
-        f.service.register(&customer(), "a@b.c", "short".into(), "client"),
-        Err(AuthError::InvalidData(_))
-    ));
+    assert!(matches!(f.service.register(&customer(), "not-an-email", PW.into()), Err(AuthError::InvalidData(_))));
+    assert!(matches!(f.service.register(&customer(), "a@b.c", "short".into()), Err(AuthError::InvalidData(_))));
     assert!(f.store.lock().identities.is_empty());
 }
 
 #[test]
 fn register_again_is_idempotent_only_without_actor_and_with_the_same_password() {
     let f = fixture();
-    let first = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
-    let again = f.service.register(&customer(), "A@B.C", PW.into(), "client").unwrap();
+    let first = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let again = f.service.register(&customer(), "A@B.C", PW.into()).unwrap();
     assert_eq!(f.claims(&first).auth_identity_id, f.claims(&again).auth_identity_id);
-    let other = f.service.register(&customer(), "a@b.c", "another password".into(), "client");
+    let other = f.service.register(&customer(), "a@b.c", "another password".into());
     assert!(matches!(other, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
     // Once an actor is linked, even the same password is refused.
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
-    assert!(matches!(f.service.register(&customer(), "a@b.c", PW.into(), "client"), Err(AuthError::Unauthorized(_))));
+    assert!(matches!(f.service.register(&customer(), "a@b.c", PW.into()), Err(AuthError::Unauthorized(_))));
 }
 
 #[test]
 fn login_failures_look_alike() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     for (email, pw) in
         [("a@b.c", "wrong password"), ("nobody@b.c", PW), ("not an email", PW), ("a@b.c", &"x".repeat(100))]
     {
-        match f.service.login(&customer(), email, pw.to_string(), "127.0.0.1") {
+        match f.service.login(&customer_at("127.0.0.1"), email, pw.to_string()) {
             Err(AuthError::Unauthorized(m)) => assert_eq!(m, INVALID_CREDENTIALS),
             other => panic!("{email}: {other:?}"),
         }
@@ -153,14 +172,13 @@ fn login_failures_look_alike() {
 #[test]
 fn login_carries_the_actor_of_the_route() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_1"));
     }
-    let token = f.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
+    let token = f.service.login(&customer_at("127.0.0.1"), "a@b.c", PW.into()).unwrap();
     assert_eq!(f.claims(&token).actor_id, "cus_1");
-    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
-    let token = f.service.login(&user, "a@b.c", PW.into(), "127.0.0.1").unwrap();
+    let token = f.service.login(&user_at("127.0.0.1"), "a@b.c", PW.into()).unwrap();
     let claims = f.claims(&token);
     assert_eq!(claims.actor_id, "");
     assert_eq!(claims.app_metadata.get("customer_id"), Some(&json!("cus_1")));
@@ -169,7 +187,7 @@ fn login_carries_the_actor_of_the_route() {
 #[test]
 fn login_rehashes_a_hash_of_another_cost() {
     let f = fixture_with_cost(4);
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let stored = || f.store.lock().identities.values().next().unwrap().1.password_hash.clone();
     assert!(stored().starts_with("$2b$04$"));
     let g = Fixture {
@@ -178,9 +196,9 @@ fn login_rehashes_a_hash_of_another_cost() {
         clock: f.clock.clone(),
         secrets: f.secrets.clone(),
     };
-    g.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
+    g.service.login(&customer_at("127.0.0.1"), "a@b.c", PW.into()).unwrap();
     assert!(stored().starts_with("$2b$05$"));
-    g.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
+    g.service.login(&customer_at("127.0.0.1"), "a@b.c", PW.into()).unwrap();
 }
 
 fn rebuild_with_cost(f: &Fixture, cost: u32) -> Service {
@@ -197,30 +215,36 @@ fn rebuild_with_cost(f: &Fixture, cost: u32) -> Service {
 #[test]
 fn a_rehash_never_undoes_a_concurrent_change() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let (pid, old) = {
         let state = f.store.lock();
         let (_, r) = state.identities.values().next().unwrap();
         (r.provider_identity_id.clone(), r.password_hash.clone())
     };
-    f.store.replace_password_hash_if("default", &pid, &old, "$2b$04$changed", Utc::now()).unwrap();
-    assert!(!f.store.replace_password_hash_if("default", &pid, &old, "$2b$05$stale", Utc::now()).unwrap());
+    f.store.replace_password_hash_if(&TenantId::default_tenant(), &pid, &old, "$2b$04$changed", Utc::now()).unwrap();
+    assert!(!f
+        .store
+        .replace_password_hash_if(&TenantId::default_tenant(), &pid, &old, "$2b$05$stale", Utc::now())
+        .unwrap());
 }
 
 #[test]
 fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
     let f = fixture();
-    let registration = f.service.register(&customer(), "Ann@b.c", PW.into(), "client").unwrap();
-    assert!(f.service.authenticate(&registration).is_ok());
+    let registration = f.service.register(&customer(), "Ann@b.c", PW.into()).unwrap();
+    assert!(f.service.authenticate(&tenant(), &registration).is_ok());
     let reset = f.request_reset("ann@B.C");
     f.update(&reset, "a brand new secret").unwrap();
     assert!(matches!(
         f.update(&reset, "yet another secret"),
         Err(AuthError::Unauthenticated(TokenRejection::Consumed))
     ));
-    assert!(matches!(f.service.authenticate(&registration), Err(AuthError::Unauthenticated(TokenRejection::Revoked))));
-    assert!(f.service.login(&customer(), "ann@b.c", PW.into(), "127.0.0.1").is_err());
-    assert!(f.service.login(&customer(), "ann@b.c", "a brand new secret".into(), "127.0.0.1").is_ok());
+    assert!(matches!(
+        f.service.authenticate(&tenant(), &registration),
+        Err(AuthError::Unauthenticated(TokenRejection::Revoked))
+    ));
+    assert!(f.service.login(&customer_at("127.0.0.1"), "ann@b.c", PW.into()).is_err());
+    assert!(f.service.login(&customer_at("127.0.0.1"), "ann@b.c", "a brand new secret".into()).is_ok());
     let names: Vec<String> = f.store.lock().events.iter().map(|e| e.name.clone()).collect();
     assert_eq!(names, ["auth.password_reset", "auth.password_changed"]);
     let changed = f.store.lock().events[1].clone();
@@ -237,7 +261,7 @@ fn reset_for_unknown_identifiers_does_nothing() {
 #[test]
 fn a_new_reset_request_replaces_the_old_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let first = f.request_reset("a@b.c");
     f.clock.advance(Duration::seconds(1));
     let second = f.request_reset("a@b.c");
@@ -248,26 +272,29 @@ fn a_new_reset_request_replaces_the_old_token() {
 #[test]
 fn refused_input_keeps_the_reset_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let token = f.request_reset("a@b.c");
     let claims = f.service.verify_reset_token(&customer(), &token).unwrap();
-    assert!(matches!(f.service.update_password(&claims, None, "short".into()), Err(AuthError::InvalidData(_))));
     assert!(matches!(
-        f.service.update_password(&claims, Some("other@b.c"), "a brand new secret".into()),
+        f.service.update_password(&customer(), &claims, None, "short".into()),
         Err(AuthError::InvalidData(_))
     ));
-    f.service.update_password(&claims, Some("A@B.C"), "a brand new secret".into()).unwrap();
+    assert!(matches!(
+        f.service.update_password(&customer(), &claims, Some("other@b.c"), "a brand new secret".into()),
+        Err(AuthError::InvalidData(_))
+    ));
+    f.service.update_password(&customer(), &claims, Some("A@B.C"), "a brand new secret".into()).unwrap();
 }
 
 #[test]
-fn reset_tokens_expire_and_stay_in_their_scope() {
+fn reset_tokens_expire_and_stay_in_their_context() {
     let f = fixture();
-    let auth = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    let auth = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let token = f.request_reset("a@b.c");
-    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
+    let user = user_at("client");
     assert!(f.service.verify_reset_token(&user, &token).is_err());
     assert!(f.service.verify_reset_token(&customer(), &auth).is_err(), "an auth token is no reset token");
-    assert!(f.service.authenticate(&token).is_err(), "a reset token is no auth token");
+    assert!(f.service.authenticate(&tenant(), &token).is_err(), "a reset token is no auth token");
     f.clock.advance(Duration::minutes(16));
     assert!(matches!(f.update(&token, "a brand new secret"), Err(AuthError::Unauthenticated(TokenRejection::Expired))));
 }
@@ -275,21 +302,22 @@ fn reset_tokens_expire_and_stay_in_their_scope() {
 #[test]
 fn refresh_reads_the_current_state() {
     let f = fixture();
-    let registration = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    let registration = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     for (_, r) in f.store.lock().identities.values_mut() {
         r.app_metadata.insert("customer_id".into(), json!("cus_9"));
     }
-    let caller = f.service.authenticate(&registration).unwrap();
-    let refreshed = f.service.refresh(&caller).unwrap();
+    let caller = f.service.authenticate(&tenant(), &registration).unwrap();
+    let refreshed = f.service.refresh(&tenant(), &caller).unwrap();
     assert_eq!(f.claims(&refreshed).actor_id, "cus_9");
 }
 
 #[test]
-fn scopes_are_checked() {
+fn contexts_are_checked() {
     let f = fixture();
-    assert!(f.service.scope("customer", "emailpass").is_ok());
-    assert!(matches!(f.service.scope("admin", "emailpass"), Err(AuthError::NotAllowed(m)) if m.contains("admin")));
-    assert!(matches!(f.service.scope("customer", "google"), Err(AuthError::NotAllowed(m)) if m.contains("google")));
+    let check = |actor: &str, provider: &str| f.service.auth_context(tenant(), actor, provider, "client".into());
+    assert_eq!(check("customer", "emailpass").unwrap(), customer());
+    assert!(matches!(check("admin", "emailpass"), Err(AuthError::NotAllowed(m)) if m.contains("admin")));
+    assert!(matches!(check("customer", "google"), Err(AuthError::NotAllowed(m)) if m.contains("google")));
 }
 
 #[derive(Default)]
@@ -330,7 +358,7 @@ fn dispatcher(f: &Fixture, sink: Arc<RecordingSink>) -> Dispatcher<Arc<MemorySto
 #[test]
 fn the_dispatcher_delivers_retries_and_erases_the_secret() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
     f.service
@@ -354,7 +382,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
 #[test]
 fn the_dispatcher_never_delivers_an_expired_token() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     f.clock.advance(Duration::minutes(16));
@@ -367,77 +395,81 @@ fn the_dispatcher_never_delivers_an_expired_token() {
 #[test]
 fn sessions_open_replace_close_and_end_with_the_stamp() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
-    let (first, claims) = f.service.open_session(&token, None).unwrap();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let (first, claims) = f.service.open_session(&tenant(), &token, None).unwrap();
     assert_eq!(claims.actor_type, "customer");
-    assert_eq!(f.service.authenticate_session(&first).unwrap().identity.entity_id, "a@b.c");
-    let (second, _) = f.service.open_session(&token, Some(&first)).unwrap();
-    assert!(f.service.authenticate_session(&first).is_err(), "replaced");
+    assert_eq!(f.service.authenticate_session(&tenant(), &first).unwrap().identity.entity_id, "a@b.c");
+    let (second, _) = f.service.open_session(&tenant(), &token, Some(&first)).unwrap();
+    assert!(f.service.authenticate_session(&tenant(), &first).is_err(), "replaced");
     // Session first, then bearer: a dead cookie does not spoil a good token.
-    assert!(f.service.authenticate_any(Some(&first), Some(&token)).is_ok());
-    assert!(f.service.authenticate_any(Some(&first), None).is_err());
-    f.service.close_session(&second).unwrap();
-    assert!(f.service.authenticate_session(&second).is_err());
-    assert!(f.service.close_session(&second).is_err());
-    let (third, _) = f.service.open_session(&token, None).unwrap();
+    assert!(f.service.authenticate_any(&tenant(), Some(&first), Some(&token)).is_ok());
+    assert!(f.service.authenticate_any(&tenant(), Some(&first), None).is_err());
+    f.service.close_session(&tenant(), &second).unwrap();
+    assert!(f.service.authenticate_session(&tenant(), &second).is_err());
+    assert!(f.service.close_session(&tenant(), &second).is_err());
+    let (third, _) = f.service.open_session(&tenant(), &token, None).unwrap();
     f.clock.advance(Duration::hours(11));
-    assert!(f.service.authenticate_session(&third).is_err(), "expired");
+    assert!(f.service.authenticate_session(&tenant(), &third).is_err(), "expired");
 }
 
 #[test]
 fn logout_all_and_change_password_revoke_everything() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
-    let (session, _) = f.service.open_session(&token, None).unwrap();
-    let caller = f.service.authenticate(&token).unwrap();
-    f.service.logout_all(&caller).unwrap();
-    assert!(f.service.authenticate(&token).is_err());
-    assert!(f.service.authenticate_session(&session).is_err());
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let (session, _) = f.service.open_session(&tenant(), &token, None).unwrap();
+    let caller = f.service.authenticate(&tenant(), &token).unwrap();
+    f.service.logout_all(&tenant(), &caller).unwrap();
+    assert!(f.service.authenticate(&tenant(), &token).is_err());
+    assert!(f.service.authenticate_session(&tenant(), &session).is_err());
 
-    let token = f.service.login(&customer(), "a@b.c", PW.into(), "127.0.0.1").unwrap();
-    let (session, _) = f.service.open_session(&token, None).unwrap();
-    let caller = f.service.authenticate_session(&session).unwrap();
+    let token = f.service.login(&customer_at("127.0.0.1"), "a@b.c", PW.into()).unwrap();
+    let (session, _) = f.service.open_session(&tenant(), &token, None).unwrap();
+    let caller = f.service.authenticate_session(&tenant(), &session).unwrap();
     let wrong = f.service.change_password(&customer(), &caller, "not it".into(), "a new passphrase".into());
     assert!(matches!(wrong, Err(AuthError::Unauthorized(m)) if m == INVALID_PASSWORD));
     let short = f.service.change_password(&customer(), &caller, PW.into(), "short".into());
     assert!(matches!(short, Err(AuthError::InvalidData(_))));
     let fresh = f.service.change_password(&customer(), &caller, PW.into(), "a new passphrase".into()).unwrap();
-    assert!(f.service.authenticate(&fresh).is_ok(), "the caller gets a fresh token");
-    assert!(f.service.authenticate(&token).is_err());
-    assert!(f.service.authenticate_session(&session).is_err(), "the caller's session ends too");
-    assert!(f.service.login(&customer(), "a@b.c", "a new passphrase".into(), "127.0.0.1").is_ok());
-    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
+    assert!(f.service.authenticate(&tenant(), &fresh).is_ok(), "the caller gets a fresh token");
+    assert!(f.service.authenticate(&tenant(), &token).is_err());
+    assert!(f.service.authenticate_session(&tenant(), &session).is_err(), "the caller's session ends too");
+    assert!(f.service.login(&customer_at("127.0.0.1"), "a@b.c", "a new passphrase".into()).is_ok());
+    let user = user_at("client");
     assert!(f
         .service
-        .change_password(&user, &f.service.authenticate(&fresh).unwrap(), "x".into(), "y".into())
+        .change_password(&user, &f.service.authenticate(&tenant(), &fresh).unwrap(), "x".into(), "y".into())
         .is_err());
 }
 
 #[test]
 fn customers_are_created_once_and_read_through_the_identity() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
-    let caller = f.service.authenticate(&token).unwrap();
-    assert!(matches!(f.service.current_customer(&caller), Err(AuthError::Unauthenticated(_))));
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let caller = f.service.authenticate(&tenant(), &token).unwrap();
+    assert!(matches!(f.service.current_customer(&tenant(), &caller), Err(AuthError::Unauthenticated(_))));
     let input = |email: Option<&str>| NewCustomerInput {
         email: email.map(str::to_string),
         fields: CustomerFields { first_name: Some(Some("Ann".into())), ..Default::default() },
     };
-    assert!(matches!(f.service.create_customer(&caller, input(None)), Err(AuthError::InvalidData(_))));
-    assert!(matches!(f.service.create_customer(&caller, input(Some("bad"))), Err(AuthError::InvalidData(_))));
-    let created = f.service.create_customer(&caller, input(Some("A@b.c"))).unwrap();
+    assert!(matches!(f.service.create_customer(&tenant(), &caller, input(None)), Err(AuthError::InvalidData(_))));
+    assert!(matches!(
+        f.service.create_customer(&tenant(), &caller, input(Some("bad"))),
+        Err(AuthError::InvalidData(_))
+    ));
+    let created = f.service.create_customer(&tenant(), &caller, input(Some("A@b.c"))).unwrap();
     assert!(created.id.starts_with("cus_") && created.has_account);
     assert_eq!(created.first_name.as_deref(), Some("Ann"));
-    let again = f.service.create_customer(&caller, input(Some("a@b.c")));
+    let again = f.service.create_customer(&tenant(), &caller, input(Some("a@b.c")));
     assert!(matches!(again, Err(AuthError::InvalidData(m)) if m == ALREADY_CUSTOMER));
     // The same registration token now reaches the customer (the actor is read from the database).
-    let caller = f.service.authenticate(&token).unwrap();
-    assert_eq!(f.service.current_customer(&caller).unwrap().id, created.id);
-    let refreshed = f.service.refresh(&caller).unwrap();
+    let caller = f.service.authenticate(&tenant(), &token).unwrap();
+    assert_eq!(f.service.current_customer(&tenant(), &caller).unwrap().id, created.id);
+    let refreshed = f.service.refresh(&tenant(), &caller).unwrap();
     assert_eq!(f.claims(&refreshed).actor_id, created.id);
     let updated = f
         .service
         .update_current_customer(
+            &tenant(),
             &caller,
             &CustomerFields { first_name: Some(None), phone: Some(Some("1".into())), ..Default::default() },
         )
@@ -445,26 +477,31 @@ fn customers_are_created_once_and_read_through_the_identity() {
     assert_eq!((updated.first_name, updated.phone.as_deref()), (None, Some("1")));
     // Another identity cannot take an address that is not its own, whether it has an account
     // or not; its own (in any case) it can.
-    let other = f.service.register(&customer(), "other@b.c", PW.into(), "client").unwrap();
-    let other = f.service.authenticate(&other).unwrap();
+    let other = f.service.register(&customer(), "other@b.c", PW.into()).unwrap();
+    let other = f.service.authenticate(&tenant(), &other).unwrap();
     for address in ["A@B.C", "nobody@b.c"] {
-        let refused = f.service.create_customer(&other, input(Some(address)));
+        let refused = f.service.create_customer(&tenant(), &other, input(Some(address)));
         assert!(matches!(refused, Err(AuthError::InvalidData(m)) if m == CUSTOMER_EMAIL_MISMATCH), "{address}");
     }
-    assert_eq!(f.service.create_customer(&other, input(Some(" Other@B.c "))).unwrap().email, "Other@B.c");
+    assert_eq!(f.service.create_customer(&tenant(), &other, input(Some(" Other@B.c "))).unwrap().email, "Other@B.c");
     // A user token is no customer.
-    let user_id = f.service.create_user("admin@b.c", PW.into()).unwrap();
-    let user = Scope { actor_type: "user".into(), provider: "emailpass".into() };
-    let admin = f.service.authenticate(&f.service.login(&user, "admin@b.c", PW.into(), "127.0.0.1").unwrap()).unwrap();
+    let user_id = f.service.create_user(&tenant(), "admin@b.c", PW.into()).unwrap();
+    let admin = f
+        .service
+        .authenticate(&tenant(), &f.service.login(&user_at("127.0.0.1"), "admin@b.c", PW.into()).unwrap())
+        .unwrap();
     assert_eq!(admin.actor_id(), user_id);
-    assert!(matches!(f.service.current_customer(&admin), Err(AuthError::Unauthenticated(_))));
-    assert!(matches!(f.service.create_customer(&admin, input(Some("x@b.c"))), Err(AuthError::Unauthenticated(_))));
+    assert!(matches!(f.service.current_customer(&tenant(), &admin), Err(AuthError::Unauthenticated(_))));
+    assert!(matches!(
+        f.service.create_customer(&tenant(), &admin, input(Some("x@b.c"))),
+        Err(AuthError::Unauthenticated(_))
+    ));
 }
 
 #[test]
 fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
@@ -487,7 +524,7 @@ fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
 #[test]
 fn a_claimed_delivery_is_not_claimed_again_before_its_lease_ends() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     let now = f.clock.now();
     assert_eq!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().len(), 1);
@@ -524,40 +561,43 @@ fn limited(f: &Fixture) -> Service {
 #[test]
 fn failed_logins_are_limited_alike_for_known_and_unknown_emails() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let svc = limited(&f);
     for email in ["a@b.c", "nobody@b.c"] {
         for _ in 0..2 {
-            assert!(matches!(svc.login(&customer(), email, "wrong".into(), "ip1"), Err(AuthError::Unauthorized(_))));
+            assert!(matches!(svc.login(&customer_at("ip1"), email, "wrong".into()), Err(AuthError::Unauthorized(_))));
         }
-        let limited = svc.login(&customer(), email, "wrong".into(), "ip1");
+        let limited = svc.login(&customer_at("ip1"), email, "wrong".into());
         assert!(
             matches!(limited, Err(AuthError::TooManyRequests { retry_after_secs: 300, .. })),
             "{email}: {limited:?}"
         );
     }
     // Even the right password waits; another address still has its own budget.
-    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
-    assert!(svc.login(&customer(), "A@B.C", PW.into(), "ip2").is_ok());
+    assert!(matches!(svc.login(&customer_at("ip1"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
+    assert!(svc.login(&customer_at("ip2"), "A@B.C", PW.into()).is_ok());
     // The account-wide budget (3) spans addresses; a success reset it above.
     for ip in ["ip3", "ip4", "ip5"] {
-        assert!(svc.login(&customer(), "a@b.c", "wrong".into(), ip).is_err());
+        assert!(svc.login(&customer_at(ip), "a@b.c", "wrong".into()).is_err());
     }
-    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip6"), Err(AuthError::TooManyRequests { .. })));
+    assert!(matches!(svc.login(&customer_at("ip6"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
     f.clock.advance(Duration::hours(1));
-    assert!(svc.login(&customer(), "a@b.c", PW.into(), "ip6").is_ok(), "never a permanent lockout");
+    assert!(svc.login(&customer_at("ip6"), "a@b.c", PW.into()).is_ok(), "never a permanent lockout");
 }
 
 #[test]
 fn the_client_budget_and_the_reset_interval() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let svc = limited(&f);
     for _ in 0..3 {
-        svc.admit("ip1").unwrap();
+        svc.admit(&customer_at("ip1")).unwrap();
     }
-    assert!(matches!(svc.admit("ip1"), Err(AuthError::TooManyRequests { limit: "client", retry_after_secs: 20 })));
-    assert!(svc.admit("ip2").is_ok());
+    assert!(matches!(
+        svc.admit(&customer_at("ip1")),
+        Err(AuthError::TooManyRequests { limit: "client", retry_after_secs: 20 })
+    ));
+    assert!(svc.admit(&customer_at("ip2")).is_ok());
     svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
     svc.request_password_reset(&customer(), "A@b.c ", Map::new()).unwrap();
     assert_eq!(f.store.lock().events.len(), 1, "a second request inside the interval does nothing");
@@ -569,61 +609,63 @@ fn the_client_budget_and_the_reset_interval() {
 #[test]
 fn re_registering_proves_a_password_under_the_login_throttles() {
     let f = fixture();
-    f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let svc = limited(&f);
     // Two wrong guesses through register spend the pair's budget (2) as failed logins would.
     for _ in 0..2 {
-        let wrong = svc.register(&customer(), "a@b.c", "another password".into(), "ip1");
+        let wrong = svc.register(&customer_at("ip1"), "a@b.c", "another password".into());
         assert!(matches!(wrong, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
     }
     // Now the right password is refused before any hash, through register and login alike.
-    let limited_register = svc.register(&customer(), "A@b.c", PW.into(), "ip1");
+    let limited_register = svc.register(&customer_at("ip1"), "A@b.c", PW.into());
     assert!(matches!(limited_register, Err(AuthError::TooManyRequests { limit: "login_failures", .. })));
-    assert!(matches!(svc.login(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
+    assert!(matches!(svc.login(&customer_at("ip1"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
     // A failed login counts against register too, and a success through register empties it.
-    assert!(svc.register(&customer(), "a@b.c", PW.into(), "ip2").is_ok());
-    assert!(svc.login(&customer(), "a@b.c", "wrong".into(), "ip2").is_err());
-    assert!(svc.register(&customer(), "a@b.c", "another password".into(), "ip2").is_err());
-    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip2"), Err(AuthError::TooManyRequests { .. })));
+    assert!(svc.register(&customer_at("ip2"), "a@b.c", PW.into()).is_ok());
+    assert!(svc.login(&customer_at("ip2"), "a@b.c", "wrong".into()).is_err());
+    assert!(svc.register(&customer_at("ip2"), "a@b.c", "another password".into()).is_err());
+    assert!(matches!(svc.register(&customer_at("ip2"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
     // The account-wide bucket (3) spans addresses.
     f.clock.advance(Duration::hours(1));
     for ip in ["ip3", "ip4", "ip5"] {
-        assert!(svc.register(&customer(), "a@b.c", "another password".into(), ip).is_err());
+        assert!(svc.register(&customer_at(ip), "a@b.c", "another password".into()).is_err());
     }
-    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip6"), Err(AuthError::TooManyRequests { .. })));
+    assert!(matches!(svc.register(&customer_at("ip6"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
     // A new email is never throttled by this (nothing to guess).
-    assert!(svc.register(&customer(), "new@b.c", PW.into(), "ip1").is_ok());
+    assert!(svc.register(&customer_at("ip1"), "new@b.c", PW.into()).is_ok());
 }
 
 #[test]
 fn re_registering_an_identity_with_an_actor_counts_wrong_passwords_too() {
     let f = fixture();
-    let token = f.service.register(&customer(), "a@b.c", PW.into(), "client").unwrap();
-    let caller = f.service.authenticate(&token).unwrap();
-    f.service.create_customer(&caller, NewCustomerInput { email: Some("a@b.c".into()), ..Default::default() }).unwrap();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let caller = f.service.authenticate(&tenant(), &token).unwrap();
+    f.service
+        .create_customer(&tenant(), &caller, NewCustomerInput { email: Some("a@b.c".into()), ..Default::default() })
+        .unwrap();
     let svc = limited(&f);
     // The right password still answers "exists" (an actor is linked) and is not counted.
     for _ in 0..3 {
-        let again = svc.register(&customer(), "a@b.c", PW.into(), "ip1");
+        let again = svc.register(&customer_at("ip1"), "a@b.c", PW.into());
         assert!(matches!(again, Err(AuthError::Unauthorized(m)) if m == IDENTITY_EXISTS));
     }
     for _ in 0..2 {
         assert!(matches!(
-            svc.register(&customer(), "a@b.c", "wrong one!".into(), "ip1"),
+            svc.register(&customer_at("ip1"), "a@b.c", "wrong one!".into()),
             Err(AuthError::Unauthorized(_))
         ));
     }
-    assert!(matches!(svc.register(&customer(), "a@b.c", PW.into(), "ip1"), Err(AuthError::TooManyRequests { .. })));
+    assert!(matches!(svc.register(&customer_at("ip1"), "a@b.c", PW.into()), Err(AuthError::TooManyRequests { .. })));
 }
 
 #[test]
 fn a_password_typed_in_another_normal_form_logs_in_and_old_hashes_are_replaced() {
     let f = fixture();
     let (nfc, nfd) = ("caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e", "cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e");
-    f.service.register(&customer(), "a@b.c", nfc.into(), "client").unwrap();
-    assert!(f.service.login(&customer(), "a@b.c", nfd.into(), "ip").is_ok(), "NFD logs in to an NFC registration");
-    f.service.register(&customer(), "d@b.c", nfd.into(), "client").unwrap();
-    assert!(f.service.login(&customer(), "d@b.c", nfc.into(), "ip").is_ok(), "NFC logs in to an NFD registration");
+    f.service.register(&customer(), "a@b.c", nfc.into()).unwrap();
+    assert!(f.service.login(&customer_at("ip"), "a@b.c", nfd.into()).is_ok(), "NFD logs in to an NFC registration");
+    f.service.register(&customer(), "d@b.c", nfd.into()).unwrap();
+    assert!(f.service.login(&customer_at("ip"), "d@b.c", nfc.into()).is_ok(), "NFC logs in to an NFD registration");
     // A hash made on the bytes as typed (before normalisation, or imported): the same bytes log
     // in once that way, and the hash is replaced by one of the NFKC form.
     let legacy = bcrypt::hash(nfd.as_bytes(), 4).unwrap();
@@ -635,9 +677,9 @@ fn a_password_typed_in_another_normal_form_logs_in_and_old_hashes_are_replaced()
             record.password_hash = legacy.clone();
         }
     }
-    assert!(f.service.login(&customer(), "d@b.c", nfd.into(), "ip").is_ok());
+    assert!(f.service.login(&customer_at("ip"), "d@b.c", nfd.into()).is_ok());
     let replaced = stored_hash(&f);
     assert_ne!(replaced, legacy, "the legacy hash is replaced");
     assert!(bcrypt::verify(nfc.as_bytes(), &replaced).unwrap(), "by a hash of the NFKC form");
-    assert!(f.service.login(&customer(), "d@b.c", nfc.into(), "ip").is_ok(), "now NFC logs in too");
+    assert!(f.service.login(&customer_at("ip"), "d@b.c", nfc.into()).is_ok(), "now NFC logs in too");
 }

@@ -5,11 +5,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{IntoParams, ToResponse, ToSchema};
 
-use auth_domain::service::Scope as DomainScope;
+use auth_domain::context::AuthContext;
 use auth_domain::AuthError;
 
 use crate::body::{Fields, JsonBody};
-use crate::client::client_key;
+use crate::context::ActorProvider;
 use crate::credentials::Presented;
 use crate::openapi::{
     error_example, negotiated_unauthorized, Conflict, ErrorBody, PayloadTooLarge, ServerError, TooManyRequests,
@@ -17,13 +17,11 @@ use crate::openapi::{
 };
 use crate::{ApiError, AppService, AppState};
 
-type Scope = web::Path<(String, String)>;
-
 /// The path parameters of the `/auth/{actor}/{provider}/...` routes.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
 #[allow(dead_code)]
-pub(crate) struct ScopeParams {
+pub(crate) struct ActorProviderParams {
     /// The actor type: one of `ACTOR_TYPES` (default `customer` and `user`; names of letters,
     /// digits and `_`). Any other is 400 `not_allowed`.
     #[param(pattern = r"^[A-Za-z0-9_]+$", example = "customer")]
@@ -92,27 +90,25 @@ pub(crate) struct CredentialsRequest {
 }
 
 /// Register and login: the same body (`email`, `password`, other fields ignored), a use case
-/// that hashes, and a token in answer. The last argument is the client's rate-limit key.
-type CredentialUseCase = fn(&AppService, &DomainScope, &str, String, &str) -> Result<String, AuthError>;
+/// that hashes, and a token in answer.
+type CredentialUseCase = fn(&AppService, &AuthContext, &str, String) -> Result<String, AuthError>;
 
 async fn with_credentials(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
     use_case: CredentialUseCase,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
+    let ctx = state.auth_context(&req, path)?;
     let mut fields = Fields::of(&body);
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
-    let client = client_key(&req, &state.settings.trusted_proxies);
     // The budget first: a request over it never waits for a hashing permit.
-    let admitted = client.clone();
+    let admitted = ctx.clone();
     state.blocking(move |svc| svc.admit(&admitted)).await?;
-    let token = state.hashing(move |svc| use_case(svc, &scope, &email, password, &client)).await?;
+    let token = state.hashing(move |svc| use_case(svc, &ctx, &email, password)).await?;
     Ok(token_response(token))
 }
 
@@ -131,7 +127,7 @@ async fn with_credentials(
     path = "/auth/{actor}/{provider}/register",
     operation_id = "register",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     request_body(content = CredentialsRequest, description = "The email and password of the new identity."),
     responses(
         (status = 200, description = "The registration token.", body = TokenResponse,
@@ -160,13 +156,10 @@ async fn with_credentials(
 pub(crate) async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
-        svc.register(scope, email, password, client)
-    })
-    .await
+    with_credentials(state, req, path, body, |svc, ctx, email, password| svc.register(ctx, email, password)).await
 }
 
 /// Log in
@@ -180,7 +173,7 @@ pub(crate) async fn register(
     path = "/auth/{actor}/{provider}",
     operation_id = "login",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     request_body(content = CredentialsRequest, description = "The email and password of an identity."),
     responses(
         (status = 200, description = "An auth token.", body = TokenResponse,
@@ -198,13 +191,10 @@ pub(crate) async fn register(
 pub(crate) async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, req, path, body, |svc, scope, email, password, client| {
-        svc.login(scope, email, password, client)
-    })
-    .await
+    with_credentials(state, req, path, body, |svc, ctx, email, password| svc.login(ctx, email, password)).await
 }
 
 /// The body of reset-password. Unknown fields are refused.
@@ -234,7 +224,7 @@ pub(crate) struct ResetPasswordRequest {
     path = "/auth/{actor}/{provider}/reset-password",
     operation_id = "reset_password",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     request_body(content = ResetPasswordRequest, description = "Whose password to reset."),
     responses(
         (status = 201, description = "Accepted (for known and unknown identifiers alike).", content_type = "text/plain",
@@ -250,22 +240,21 @@ pub(crate) struct ResetPasswordRequest {
 pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
+    let ctx = state.auth_context(&req, path)?;
     let mut fields = Fields::of(&body);
     let identifier = fields.string("identifier");
     let metadata = fields.optional_object("metadata").unwrap_or_default();
     fields.finish_strict(&["identifier", "metadata"])?;
-    let client = client_key(&req, &state.settings.trusted_proxies);
-    state.blocking(move |svc| svc.admit(&client)).await?;
+    let admitted = ctx.clone();
+    state.blocking(move |svc| svc.admit(&admitted)).await?;
     // The work for a known account (token, event) leaves the request path: the answer costs the
     // same for known and unknown identifiers. A failure there is logged, never shown.
     let background = state.clone();
     actix_web::rt::spawn(crate::request_id::carry(async move {
-        let _ = background.blocking(move |svc| svc.request_password_reset(&scope, &identifier, metadata)).await;
+        let _ = background.blocking(move |svc| svc.request_password_reset(&ctx, &identifier, metadata)).await;
     }));
     Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
 }
@@ -308,7 +297,7 @@ impl<'r> ToResponse<'r> for InvalidResetToken {
     path = "/auth/{actor}/{provider}/update",
     operation_id = "update_password",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     request_body(content = UpdatePasswordRequest, description = "The new password."),
     security(("resetToken" = [])),
     responses(
@@ -333,21 +322,20 @@ pub(crate) async fn update(
     state: web::Data<AppState>,
     req: HttpRequest,
     presented: Presented,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
+    let ctx = state.auth_context(&req, path)?;
     let token = presented.require_bearer().map_err(ApiError::on_reset_route)?;
-    let claims = state.service.verify_reset_token(&scope, &token).map_err(|e| ApiError::from(e).on_reset_route())?;
+    let claims = state.service.verify_reset_token(&ctx, &token).map_err(|e| ApiError::from(e).on_reset_route())?;
     let mut fields = Fields::of(&body);
     let password = fields.string("password");
     let email = fields.optional_string("email");
     fields.finish()?;
-    let client = client_key(&req, &state.settings.trusted_proxies);
-    state.blocking(move |svc| svc.admit(&client)).await.map_err(ApiError::on_reset_route)?;
+    let admitted = ctx.clone();
+    state.blocking(move |svc| svc.admit(&admitted)).await.map_err(ApiError::on_reset_route)?;
     state
-        .hashing(move |svc| svc.update_password(&claims, email.as_deref(), password))
+        .hashing(move |svc| svc.update_password(&ctx, &claims, email.as_deref(), password))
         .await
         .map_err(ApiError::on_reset_route)?;
     Ok(success_response())
@@ -362,16 +350,19 @@ pub(crate) async fn update(
     path = "/auth/{actor}/{provider}/callback",
     operation_id = "callback",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     responses(
         (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
             example = json!(error_example("not_allowed",
                 "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
     )
 )]
-pub(crate) async fn callback(state: web::Data<AppState>, path: Scope) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    state.service.scope(&actor, &provider)?;
+pub(crate) async fn callback(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: ActorProvider,
+) -> Result<HttpResponse, ApiError> {
+    let AuthContext { actor_type: actor, provider, .. } = state.auth_context(&req, path)?;
     Err(AuthError::NotAllowed(format!(
         "The {provider} provider has no callback: it authenticates with POST /auth/{actor}/{provider}"
     ))
@@ -386,15 +377,19 @@ pub(crate) async fn callback(state: web::Data<AppState>, path: Scope) -> Result<
     path = "/auth/{actor}/{provider}/callback",
     operation_id = "callback_post",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     responses(
         (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
             example = json!(error_example("not_allowed",
                 "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
     )
 )]
-pub(crate) async fn callback_post(state: web::Data<AppState>, path: Scope) -> Result<HttpResponse, ApiError> {
-    callback(state, path).await
+pub(crate) async fn callback_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: ActorProvider,
+) -> Result<HttpResponse, ApiError> {
+    callback(state, req, path).await
 }
 
 /// The auth providers of an actor type.
@@ -428,8 +423,13 @@ pub(crate) struct ProviderInfo {
         (status = 200, description = "One provider, `emailpass`.", body = ProvidersResponse),
     )
 )]
-pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    state.service.actor_scope(&actor)?;
+pub(crate) async fn providers(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    actor: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let request = state.request_context(&req)?;
+    state.service.check_actor_type(&request, &actor)?;
     Ok(HttpResponse::Ok().json(ProvidersResponse {
         providers: vec![ProviderInfo {
             id: "emailpass",
@@ -459,8 +459,13 @@ pub(crate) async fn providers(state: web::Data<AppState>, actor: web::Path<Strin
         (status = 500, response = ServerError),
     )
 )]
-pub(crate) async fn refresh(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
-    let fresh = state.as_caller(presented, |svc, caller| svc.refresh(caller)).await?;
+pub(crate) async fn refresh(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    presented: Presented,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
+    let fresh = state.as_caller(ctx, presented, |svc, ctx, caller| svc.refresh(ctx, caller)).await?;
     Ok(token_response(fresh))
 }
 
@@ -521,7 +526,7 @@ impl<'r> ToResponse<'r> for ChangePasswordRefused {
     path = "/auth/{actor}/{provider}/change-password",
     operation_id = "change_password",
     tag = "auth",
-    params(ScopeParams),
+    params(ActorProviderParams),
     request_body(content = ChangePasswordRequest, description = "The current and the new password."),
     security(("session" = []), ("bearer" = [])),
     responses(
@@ -545,22 +550,22 @@ pub(crate) async fn change_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     presented: Presented,
-    path: Scope,
+    path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let (actor, provider) = path.into_inner();
-    let scope = state.service.scope(&actor, &provider)?;
+    let ctx = state.auth_context(&req, path)?;
     let mut fields = Fields::of(&body);
     let old_password = fields.string("old_password");
     let new_password = fields.string("new_password");
     fields.finish()?;
     let used_session = presented.session.is_some();
-    let client = client_key(&req, &state.settings.trusted_proxies);
-    state.blocking(move |svc| svc.admit(&client)).await?;
+    let admitted = ctx.clone();
+    state.blocking(move |svc| svc.admit(&admitted)).await?;
     let fresh = state
         .hashing(move |svc| {
-            let caller = svc.authenticate_any(presented.session.as_deref(), presented.bearer.as_deref())?;
-            svc.change_password(&scope, &caller, old_password, new_password)
+            let caller =
+                svc.authenticate_any(&ctx.request(), presented.session.as_ref(), presented.bearer.as_deref())?;
+            svc.change_password(&ctx, &caller, old_password, new_password)
         })
         .await?;
     let mut response = token_response(fresh);

@@ -1,7 +1,7 @@
 //! `/auth/session` (cookie sessions) and `/auth/logout-all`.
 
 use actix_web::cookie::Cookie;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use utoipa::ToSchema;
 
@@ -85,12 +85,17 @@ fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> Result<HttpRe
         (status = 500, response = ServerError),
     )
 )]
-pub(crate) async fn create(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    presented: Presented,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
     let token = presented.require_bearer()?;
     let replaces = presented.session;
-    let (session_id, claims) = state.blocking(move |svc| svc.open_session(&token, replaces.as_deref())).await?;
+    let (session_id, claims) = state.blocking(move |svc| svc.open_session(&ctx, &token, replaces.as_ref())).await?;
     let response = HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(json!({ "user": claims }));
-    with_cookie(response, &state.settings.cookie.session(session_id))
+    with_cookie(response, &state.settings.cookie.session(session_id.into_exposed()))
 }
 
 /// End the session
@@ -112,9 +117,14 @@ pub(crate) async fn create(state: web::Data<AppState>, presented: Presented) -> 
         (status = 500, response = ServerError),
     )
 )]
-pub(crate) async fn delete(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    presented: Presented,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
     let session = presented.require_session()?;
-    state.blocking(move |svc| svc.close_session(&session)).await?;
+    state.blocking(move |svc| svc.close_session(&ctx, &session)).await?;
     with_cookie(success_response(), &state.settings.cookie.removal())
 }
 
@@ -137,7 +147,12 @@ pub(crate) async fn delete(state: web::Data<AppState>, presented: Presented) -> 
         (status = 500, response = ServerError),
     )
 )]
-pub(crate) async fn logout_all(state: web::Data<AppState>, presented: Presented) -> Result<HttpResponse, ApiError> {
-    state.as_caller(presented, |svc, caller| svc.logout_all(caller)).await?;
+pub(crate) async fn logout_all(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    presented: Presented,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
+    state.as_caller(ctx, presented, |svc, ctx, caller| svc.logout_all(ctx, caller)).await?;
     with_cookie(success_response(), &state.settings.cookie.removal())
 }

@@ -198,6 +198,7 @@ pub(crate) async fn create_customer(
     presented: Presented,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
     check_publishable_key(&state, &req)?;
     let mut fields = Fields::of(&body);
     let email = fields.nullable_string("email").flatten();
@@ -206,7 +207,8 @@ pub(crate) async fn create_customer(
     allowed.extend(EDITABLE);
     fields.finish_strict(&allowed)?;
     let input = NewCustomerInput { email, fields: customer };
-    let created = state.as_caller(presented, move |svc, caller| svc.create_customer(caller, input)).await?;
+    let created =
+        state.as_caller(ctx, presented, move |svc, ctx, caller| svc.create_customer(ctx, caller, input)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&created)))
 }
 
@@ -244,8 +246,9 @@ pub(crate) async fn retrieve_me(
     req: HttpRequest,
     presented: Presented,
 ) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
     check_publishable_key(&state, &req)?;
-    let customer = state.as_caller(presented, |svc, caller| svc.current_customer(caller)).await?;
+    let customer = state.as_caller(ctx, presented, |svc, ctx, caller| svc.current_customer(ctx, caller)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&customer)))
 }
 
@@ -287,10 +290,13 @@ pub(crate) async fn update_me(
     presented: Presented,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let ctx = state.request_context(&req)?;
     check_publishable_key(&state, &req)?;
     let mut fields = Fields::of(&body);
     let changes = customer_fields(&mut fields);
     fields.finish_strict(&EDITABLE)?;
-    let customer = state.as_caller(presented, move |svc, caller| svc.update_current_customer(caller, &changes)).await?;
+    let customer = state
+        .as_caller(ctx, presented, move |svc, ctx, caller| svc.update_current_customer(ctx, caller, &changes))
+        .await?;
     Ok(HttpResponse::Ok().json(customer_json(&customer)))
 }
