@@ -1,6 +1,7 @@
 //! The Xclade Auth server: configuration, composition of the domain with its adapters, and the
-//! background event dispatcher. The binary (`xclade-auth`) is `main.rs`.
+//! background event dispatcher. The binary (`xclade-auth`) is `main.rs`, which runs `cli`.
 
+pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod janitor;
