@@ -34,8 +34,8 @@ pub fn from_config(store: DieselStore, limiter: Arc<dyn RateLimiter>, config: &C
         None => limiter,
     };
     let settings = JanitorSettings {
-        event_retention: chrono::Duration::from_std(config.event_retention).unwrap_or(chrono::Duration::MAX),
-        rate_limit_idle: config.limits.longest_window(),
+        event_retention: chrono::Duration::from_std(config.events.retention).unwrap_or(chrono::Duration::MAX),
+        rate_limit_idle: config.limits.buckets.longest_window(),
     };
     Janitor::new(store, limiter, SystemClock, settings)
 }

@@ -1,6 +1,7 @@
 //! The Xclade Auth server: configuration, composition of the domain with its adapters, and the
-//! background event dispatcher. The binary (`xclade-auth`) is `main.rs`.
+//! background event dispatcher. The binary (`xclade-auth`) is `main.rs`, which runs `cli`.
 
+pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod janitor;
@@ -29,7 +30,8 @@ use auth_http::metrics::Metrics;
 use auth_http::{AppService, AppState, CookieSettings, HttpSettings, Readiness};
 use auth_store_diesel::{DieselStore, PoolSettings};
 
-use crate::config::{Config, CookieSameSite};
+use crate::config::sessions::CookieSameSite;
+use crate::config::Config;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -69,9 +71,10 @@ fn access_log() -> Logger {
 
 /// Opens the store and runs the migrations when the configuration asks for it.
 pub fn open_store(config: &Config) -> Result<DieselStore, StartError> {
-    let settings = PoolSettings { max_size: config.database_pool_size, connection_timeout: config.database_timeout };
-    let store = DieselStore::open(&config.database_url, &settings)?;
-    log::info!("database: {}", config.database_url);
+    let settings =
+        PoolSettings { max_size: config.server.database_pool_size, connection_timeout: config.server.database_timeout };
+    let store = DieselStore::open(&config.server.database_url, &settings)?;
+    log::info!("database: {}", config.server.database_url);
     Ok(store)
 }
 
@@ -108,40 +111,40 @@ impl std::fmt::Debug for Composed {
 }
 
 pub fn compose(config: &Config) -> Result<Composed, StartError> {
-    if config.bcrypt_cost < 10 {
-        log::warn!("BCRYPT_COST={} is below 10: for tests only, never in production", config.bcrypt_cost);
+    if config.tokens.bcrypt_cost < 10 {
+        log::warn!("BCRYPT_COST={} is below 10: for tests only, never in production", config.tokens.bcrypt_cost);
     }
     let secret = secrets::jwt_secret(config)?;
     let store = open_store(config)?;
-    if config.migrate_on_start {
+    if config.server.migrate_on_start {
         migrate(&store)?;
     } else if store.pending_migrations()? > 0 {
         log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
     }
-    let previous: Vec<Vec<u8>> = config.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
+    let previous: Vec<Vec<u8>> = config.tokens.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
     let tokens = TokenCodec::new(TokenSettings {
         secret: secret.0.clone(),
         previous_secrets: previous.clone(),
-        auth_ttl: to_chrono(config.jwt_expires_in),
-        leeway: to_chrono(config.jwt_leeway),
+        auth_ttl: to_chrono(config.tokens.jwt_expires_in),
+        leeway: to_chrono(config.tokens.jwt_leeway),
     });
     let secret_box = SecretBox::new(&secret.0, &previous);
     let sinks = sinks::from_config(config)?;
     let settings = AuthSettings {
-        actor_types: config.actor_types.clone(),
+        actor_types: config.tokens.actor_types.clone(),
         password_policy: PasswordPolicy {
-            min_length: config.password_min_length,
-            min_strength: config.password_min_strength,
+            min_length: config.tokens.password_min_length,
+            min_strength: config.tokens.password_min_strength,
         },
         reset_ttl: Duration::minutes(15),
         event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
-        session_ttl: to_chrono(config.session_ttl),
-        limits: config.limits.clone(),
+        session_ttl: to_chrono(config.sessions.ttl),
+        limits: config.limits.buckets.clone(),
     };
     let service = AuthService::new(
         Arc::new(store.clone()) as Arc<dyn AuthStore>,
         Arc::new(SystemClock) as Arc<dyn Clock>,
-        PasswordHasher::new(config.bcrypt_cost)?,
+        PasswordHasher::new(config.tokens.bcrypt_cost)?,
         tokens,
         secret_box.clone(),
         settings,
@@ -154,14 +157,14 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         sinks,
         secret_box,
         DispatchSettings {
-            retry_initial: to_chrono(config.event_retry_delay),
+            retry_initial: to_chrono(config.events.retry_initial),
             retry_max: Duration::minutes(10),
-            max_attempts: config.event_max_attempts,
-            lease: to_chrono(config.event_lease),
+            max_attempts: config.events.max_attempts,
+            lease: to_chrono(config.events.lease),
             batch: 100,
         },
     ));
-    let limiter: Arc<dyn RateLimiter> = match (config.rate_limit_enabled, store_handle.shared_rate_limiter()) {
+    let limiter: Arc<dyn RateLimiter> = match (config.limits.enabled, store_handle.shared_rate_limiter()) {
         (false, _) => {
             log::warn!("RATE_LIMIT_ENABLED=false: no rate limit or login throttle (tests and benchmarks only)");
             Arc::new(Unlimited)
@@ -247,20 +250,23 @@ impl Application {
         let Composed { service, dispatcher, wake, store, janitor, tenants } = compose(&config)?;
         let metrics = Arc::new(Metrics::new());
         metrics.add_collector(store_collector(store.clone(), service.settings().event_sinks.clone()));
-        let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.migrate_on_start };
-        let state = AppState::new(service, http_settings(&config), config.hash_concurrency)
+        let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.server.migrate_on_start };
+        let state = AppState::new(service, http_settings(&config), config.tokens.hash_concurrency)
             .with_metrics(metrics.clone())
-            .with_database_concurrency(config.database_pool_size as usize)
+            .with_database_concurrency(config.server.database_pool_size as usize)
             .with_readiness(Arc::new(readiness))
             .with_tenant_directory(tenants);
-        let shutdown_secs = config.shutdown_timeout.as_secs();
+        let shutdown_secs = config.server.shutdown_timeout.as_secs();
         // Both listeners are bound before either serves, so a port in use stops the start cleanly.
-        let (listener, port) = bind("HOST:PORT", &config.host, config.port)?;
-        let admin_listener =
-            config.admin_port.map(|wanted| bind("ADMIN_HOST:ADMIN_PORT", &config.admin_host, wanted)).transpose()?;
+        let (listener, port) = bind("HOST:PORT", &config.server.host, config.server.port)?;
+        let admin_listener = config
+            .server
+            .admin_port
+            .map(|wanted| bind("ADMIN_HOST:ADMIN_PORT", &config.server.admin_host, wanted))
+            .transpose()?;
         let api_state = state.clone();
         let server = HttpServer::new(move || auth_http::app(api_state.clone()).wrap(access_log()))
-            .workers(config.http_workers)
+            .workers(config.server.http_workers)
             .shutdown_timeout(shutdown_secs)
             // A client that closes its connection has gone: its request is dropped (a login
             // waiting for a hashing permit never hashes) instead of being served to no one.
@@ -284,11 +290,11 @@ impl Application {
                     .listen(listener)
                     .map_err(|e| StartError::Io("listening on the admin port".into(), e))?
                     .run();
-                log::info!("admin (metrics, probes) on http://{}:{admin_port}", config.admin_host);
+                log::info!("admin (metrics, probes) on http://{}:{admin_port}", config.server.admin_host);
                 (Some(admin), Some(admin_port))
             }
         };
-        if config.metrics_on_public_port {
+        if config.server.metrics_on_public_port {
             log::warn!(
                 "METRICS_ON_PUBLIC_PORT=true: /metrics is served on the public port {port} to anyone who reaches \
                  it, and its counters tell, for one, whether a reset-password request named a registered email \
@@ -298,7 +304,7 @@ impl Application {
             log::info!("/metrics is not served (ADMIN_PORT=off and METRICS_ON_PUBLIC_PORT=false)");
         }
         // Last: the line that says the service is up (the test harness waits for it).
-        log::info!("listening on http://{}:{port}", config.host);
+        log::info!("listening on http://{}:{port}", config.server.host);
         Ok(Application { port, admin_port, server, admin, dispatcher, wake, janitor, metrics, config })
     }
 
@@ -330,7 +336,7 @@ impl Application {
             }
         };
         let dispatcher =
-            dispatcher::spawn(self.dispatcher, self.wake.clone(), self.config.event_poll_interval, on_pass);
+            dispatcher::spawn(self.dispatcher, self.wake.clone(), self.config.events.poll_interval, on_pass);
         let metrics = self.metrics.clone();
         let on_purge = Arc::new(move |report: &PurgeReport| {
             let kinds = [
@@ -343,7 +349,7 @@ impl Application {
                 metrics.janitor_deleted(kind, n as u64);
             }
         });
-        let janitor = janitor::spawn(self.janitor, self.config.janitor_interval, on_purge);
+        let janitor = janitor::spawn(self.janitor, self.config.events.janitor_interval, on_purge);
         let admin = self.admin.map(|server| (server.handle(), actix_web::rt::spawn(server)));
         let result = self.server.await;
         janitor.abort();
@@ -353,7 +359,7 @@ impl Application {
             let _ = task.await;
         }
         self.wake.stop();
-        if tokio::time::timeout(self.config.shutdown_timeout, dispatcher).await.is_err() {
+        if tokio::time::timeout(self.config.server.shutdown_timeout, dispatcher).await.is_err() {
             log::warn!("the dispatcher did not finish within SHUTDOWN_TIMEOUT; its claims expire after EVENT_LEASE");
         }
         log::info!("stopped");
@@ -373,18 +379,18 @@ fn http_settings(config: &Config) -> HttpSettings {
     HttpSettings {
         cookie: CookieSettings {
             secure: config.cookie_is_secure(),
-            same_site: match config.cookie_same_site {
+            same_site: match config.sessions.cookie_same_site {
                 CookieSameSite::Lax => SameSite::Lax,
                 CookieSameSite::Strict => SameSite::Strict,
                 CookieSameSite::None => SameSite::None,
             },
-            ttl: config.session_ttl,
+            ttl: config.sessions.ttl,
         },
-        publishable_keys: config.store_publishable_keys.clone(),
-        auth_cors: config.auth_cors.clone(),
-        store_cors: config.store_cors.clone(),
-        trusted_proxies: config.trusted_proxies.clone(),
-        public_metrics: config.metrics_on_public_port,
+        publishable_keys: config.sessions.store_publishable_keys.clone(),
+        auth_cors: config.sessions.auth_cors.clone(),
+        store_cors: config.sessions.store_cors.clone(),
+        trusted_proxies: config.limits.trusted_proxies.clone(),
+        public_metrics: config.server.metrics_on_public_port,
     }
 }
 

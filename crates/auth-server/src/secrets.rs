@@ -11,18 +11,18 @@ pub const SECRET_FILE: &str = "jwt-secret";
 /// The secret tokens are signed with. Required with PostgreSQL (every instance must share it);
 /// on SQLite, generated into `DATA_DIR/jwt-secret` (mode 0600) the first time.
 pub fn jwt_secret(config: &Config) -> Result<Secret, StartError> {
-    if let Some(secret) = &config.jwt_secret {
+    if let Some(secret) = &config.tokens.jwt_secret {
         if secret.0.len() < 32 {
             log::warn!("JWT_SECRET is shorter than 32 bytes: use a long random value in production");
         }
         return Ok(secret.clone());
     }
-    if config.database_url.is_postgres() {
+    if config.server.database_url.is_postgres() {
         return Err(StartError::Config(
             "JWT_SECRET is required with PostgreSQL: every instance must sign with the same secret".into(),
         ));
     }
-    let path = config.data_dir.join(SECRET_FILE);
+    let path = config.server.data_dir.join(SECRET_FILE);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim();
         if !existing.is_empty() {

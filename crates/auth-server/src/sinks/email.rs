@@ -12,7 +12,7 @@ use serde_json::Value;
 use auth_domain::event::{Envelope, PASSWORD_CHANGED, PASSWORD_RESET};
 use auth_domain::ports::EventSink;
 
-use crate::config::EmailSettings;
+use crate::config::events::EmailSettings;
 
 /// How long one SMTP conversation step may take before the attempt fails.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(10);

@@ -37,29 +37,30 @@ pub fn reset_link(template: &str, token: &str, email: &str) -> String {
 pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartError> {
     let sink_error = |name: &str, e: String| StartError::Config(format!("the {name} sink: {e}"));
     let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
-    if let Some(webhook) = &config.webhook {
+    let events = &config.events;
+    if let Some(webhook) = &events.webhook {
         // Scheme and host only: the path or query may carry a credential.
         let origin = webhook.url.split('/').take(3).collect::<Vec<_>>().join("/");
         let origin = origin.rsplit_once('@').map_or(origin.clone(), |(_, host)| host.to_string());
         log::info!("event sink `webhook`: POST to {origin}/...");
         sinks.push(Arc::new(WebhookSink::new(webhook).map_err(|e| sink_error("webhook", e))?));
     }
-    if let Some(email) = &config.email {
+    if let Some(email) = &events.email {
         log::info!("event sink `email`: from {}", email.from);
-        sinks.push(Arc::new(EmailSink::new(email, &config.reset_password_url).map_err(|e| sink_error("email", e))?));
+        sinks.push(Arc::new(EmailSink::new(email, &events.reset_password_url).map_err(|e| sink_error("email", e))?));
     }
-    if let Some(nats) = &config.nats {
+    if let Some(nats) = &events.nats {
         log::info!("event sink `nats`: JetStream subject {}", nats.subject);
         sinks.push(Arc::new(NatsSink::new(nats).map_err(|e| sink_error("nats", e))?));
     }
-    if let Some(path) = &config.events_file {
+    if let Some(path) = &events.file {
         log::info!("event sink `file`: one envelope per line in {}", path.display());
         sinks.push(Arc::new(FileSink::new(path.clone())));
     }
-    let log_sink = config.log_sink.unwrap_or(!config.database_url.is_postgres() && sinks.is_empty());
+    let log_sink = events.log_sink.unwrap_or(!config.server.database_url.is_postgres() && sinks.is_empty());
     if log_sink {
         log::warn!("event sink `log` is on: reset links are printed to this log (development only; LOG_SINK=false turns it off)");
-        sinks.push(Arc::new(LogSink::new(config.reset_password_url.clone())));
+        sinks.push(Arc::new(LogSink::new(events.reset_password_url.clone())));
     }
     if sinks.is_empty() {
         log::warn!("no event sink is configured: reset tokens will not reach anyone");
@@ -72,7 +73,7 @@ mod tests {
     #[test]
     fn links_carry_percent_encoded_values() {
         assert_eq!(
-            super::reset_link(crate::config::DEFAULT_RESET_PASSWORD_URL, "a.b-c", "ann+x@example.com"),
+            super::reset_link(crate::config::events::RESET_PASSWORD_URL.default_text(), "a.b-c", "ann+x@example.com"),
             "http://localhost:8000/reset-password?token=a.b-c&email=ann%2Bx%40example.com"
         );
     }

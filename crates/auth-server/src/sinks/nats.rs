@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use auth_domain::event::Envelope;
 use auth_domain::ports::EventSink;
 
-use crate::config::NatsSettings;
+use crate::config::events::NatsSettings;
 
 /// The longest any one network step (connect, stream lookup, publish, acknowledgement) may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use auth_domain::event::Envelope;
 use auth_domain::ports::EventSink;
 
-use crate::config::WebhookSettings;
+use crate::config::events::WebhookSettings;
 
 /// Posts each envelope to `WEBHOOK_URL` with `webhook-id` (the event id, for deduplication),
 /// `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>`.

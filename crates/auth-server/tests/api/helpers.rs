@@ -303,7 +303,7 @@ impl TestApp {
 
     fn launch(vars: &HashMap<String, String>) -> TestApp {
         let config = Config::from_lookup(|k| vars.get(k).cloned()).unwrap();
-        let admin_host = config.admin_host.clone();
+        let admin_host = config.server.admin_host.clone();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
