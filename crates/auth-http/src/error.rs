@@ -9,6 +9,8 @@ use serde_json::{json, Map, Value};
 
 use auth_domain::AuthError;
 
+use crate::settings::MAX_BODY_BYTES;
+
 pub const UNKNOWN_ERROR: &str = "An unknown error occurred.";
 pub const CONFLICT_MESSAGE: &str = "The request conflicted with another request. You may retry the request.";
 
@@ -56,7 +58,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("The request body is larger than {} bytes", crate::MAX_BODY_BYTES),
+            format!("The request body is larger than {} bytes", MAX_BODY_BYTES),
         )
     }
 

@@ -12,6 +12,7 @@ mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+mod responses;
 mod routes;
 mod settings;
 mod state;
@@ -23,14 +24,12 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App};
 
 pub use error::{cause_chain, ApiError};
-pub use settings::{CookieSettings, HttpSettings, SESSION_COOKIE};
+pub use settings::{CookieSettings, HttpSettings, MAX_BODY_BYTES, SESSION_COOKIE};
 pub use state::{AppService, AppState, Readiness};
 
-/// Largest request body accepted (413 beyond).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The application: every route, the JSON 404 and 405, the negotiated 401, the body limit, the
-/// request id and the request metrics. The server adds its own middleware (access log) around it.
+/// The application: every route (`routes/table.rs`), the JSON 404 and 405, the negotiated 401, the
+/// body limit, the request id and the request metrics. The server adds its own middleware (access
+/// log) around it.
 pub fn app(
     state: AppState,
 ) -> App<
@@ -44,6 +43,8 @@ pub fn app(
 > {
     let settings = state.settings.clone();
     App::new()
+        .app_data(web::Data::from(state.metrics.clone()))
+        .app_data(web::Data::new(routes::OpenApiJson(openapi::document_json)))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .wrap(ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, error::negotiate_unauthorized))
@@ -69,7 +70,9 @@ pub fn admin_app(
     App::new()
         .app_data(web::Data::new(state))
         .wrap(from_fn(request_id::assign))
-        .configure(routes::probes)
-        .configure(|cfg| routes::metrics(cfg, true))
+        .configure(routes::configure_admin)
         .default_service(web::to(routes::not_found))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,11 @@
-//! Prometheus metrics (OpenMetrics text at `GET /metrics`): one registry for the process.
+//! Prometheus metrics (OpenMetrics text at `GET /metrics`, served by `routes/health.rs`): one
+//! registry for the process, and the request middleware (`observe`).
 //!
 //! Labels carry only bounded, non-secret values: route templates (never the path a client
 //! sent), methods, statuses, sink names, limit names, kinds. Gauges that describe state outside
 //! the process (pool usage, event backlog) are refreshed by collectors run at each scrape.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -19,7 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -246,13 +247,15 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Middleware: counts every answer by route template and status, times it, and counts 429s by
-/// the limit that refused them. Unmatched paths count as the route `unmatched`.
+/// the limit that refused them. Unmatched paths count as the route `unmatched`. It records into the
+/// app data `web::Data<Metrics>` (the application registers `AppState::metrics` there), and does
+/// nothing without it.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let method = method_label(req.method());
     let in_flight = metrics.as_ref().map(|m| {
         m.in_flight.inc();
@@ -276,38 +279,6 @@ pub async fn observe(
         metrics.observe_request(route, method, status, started.elapsed().as_secs_f64());
     }
     res
-}
-
-/// Metrics (Prometheus)
-///
-/// Every metric of the service in the OpenMetrics text format: requests by route template and
-/// status with a latency histogram, the hashing queue, event backlog and deliveries per sink,
-/// pool usage, rate-limit rejections, the janitor's work. Labels never carry an email, a token
-/// or a secret. An operator endpoint: served on the admin listener (`ADMIN_HOST:ADMIN_PORT`,
-/// loopback port 9001 by default), and on this port only with `METRICS_ON_PUBLIC_PORT=true`;
-/// otherwise this port answers 404, because the counters would tell a stranger, for one, whether
-/// a reset-password request named a registered email.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "operations",
-    responses(
-        (status = 200, description = "The metrics.", content_type = "application/openmetrics-text", body = String,
-            example = json!("# TYPE xclade_auth_http_requests counter\nxclade_auth_http_requests_total{route=\"/health\",method=\"GET\",status=\"200\"} 1\n# EOF\n")),
-        (status = 404, description = "Not served on this port (the default on the API port: `/metrics` is on the \
-            admin listener unless `METRICS_ON_PUBLIC_PORT=true`); the same answer as any unknown path.",
-            body = crate::openapi::ErrorBody,
-            example = json!(crate::openapi::error_example("not_found", "Cannot GET /metrics"))),
-        (status = 500, response = crate::openapi::ServerError),
-    )
-)]
-pub async fn scrape(state: web::Data<AppState>) -> Result<actix_web::HttpResponse, ApiError> {
-    let metrics: Arc<Metrics> = state.metrics.clone();
-    let body = web::block(move || metrics.render())
-        .await
-        .map_err(|e| ApiError::from(auth_domain::AuthError::unexpected("rendering the metrics", e)))?;
-    Ok(actix_web::HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
 }
 
 #[cfg(test)]

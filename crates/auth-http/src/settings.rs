@@ -1,6 +1,9 @@
-//! What the HTTP layer is configured with: cookies, publishable keys, CORS origins.
+//! What the HTTP layer is configured with: cookies, publishable keys, CORS origins, the body limit.
 
 use actix_web::cookie::{time, Cookie, SameSite};
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The session cookie's name (Medusa's, so storefronts and proxies see what they expect).
 pub const SESSION_COOKIE: &str = "connect.sid";

@@ -1,6 +1,6 @@
 //! `/auth/...`: register, login, reset-password, update, callback, providers, token refresh.
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::{IntoParams, ToResponse, ToSchema};
@@ -11,9 +11,9 @@ use auth_domain::AuthError;
 use crate::body::{Fields, JsonBody};
 use crate::context::ActorProvider;
 use crate::credentials::Presented;
-use crate::openapi::{
-    error_example, negotiated_unauthorized, Conflict, ErrorBody, PayloadTooLarge, ServerError, TooManyRequests,
-    Unauthorized,
+use crate::responses::{
+    error_example, negotiated_unauthorized, success_response, token_response, Conflict, ErrorBody, PayloadTooLarge,
+    ServerError, SuccessResponse, TokenResponse, TooManyRequests, Unauthorized,
 };
 use crate::{ApiError, AppService, AppState};
 
@@ -47,31 +47,6 @@ pub(crate) struct ActorParam {
     /// `not_allowed`.
     #[param(pattern = r"^[A-Za-z0-9_]+$", example = "customer")]
     actor: String,
-}
-
-/// An auth token.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct TokenResponse {
-    /// A JWT (HS256) whose claims are those of `POST /auth/session`'s `user`.
-    #[schema(example = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJhY3Rvcl9pZCI6IiJ9.c2lnbmF0dXJl")]
-    token: String,
-}
-
-/// `{"success": true}`.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct SuccessResponse {
-    /// Always `true`.
-    #[schema(example = true)]
-    success: bool,
-}
-
-pub(crate) fn success_response() -> HttpResponse {
-    HttpResponse::Ok().json(SuccessResponse { success: true })
-}
-
-/// `{"token": ...}`, never cached.
-pub(crate) fn token_response(token: String) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse { token })
 }
 
 /// The body of register and login. Other fields are ignored; an empty body counts as `{}`.

@@ -9,10 +9,10 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use auth_domain::AuthError;
 
-use crate::openapi::{self, ServerError};
+use crate::responses::ServerError;
 use crate::ApiError;
 
 const PAGE: &str = include_str!("../../assets/docs/index.html");
@@ -22,6 +22,11 @@ const INITIALIZER: &str = include_str!("../../assets/docs/swagger-initializer.js
 /// anything else it would load. No inline script (the initializer is a file) and no `eval`.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// How `GET /openapi.json` gets the document: app data that `crate::app` registers
+/// (`openapi::document_json`). The document is built from the route table, so no route imports it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OpenApiJson(pub(crate) fn() -> &'static str);
 
 /// The OpenAPI document
 ///
@@ -37,8 +42,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
             body = Object, example = json!({"openapi": "3.1.0", "info": {"title": "Xclade Auth"}, "paths": {}})),
     )
 )]
-pub(crate) async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(openapi::document_json())
+pub(crate) async fn openapi_json(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok().content_type(ContentType::json()).body((document.0)())
 }
 
 /// The API reference (HTML)

@@ -8,8 +8,7 @@ use utoipa::ToSchema;
 use auth_domain::AuthError;
 
 use crate::credentials::Presented;
-use crate::openapi::{Conflict, ServerError, Unauthorized};
-use crate::routes::auth::{success_response, SuccessResponse};
+use crate::responses::{success_response, Conflict, ServerError, SuccessResponse, Unauthorized};
 use crate::{ApiError, AppState};
 
 /// The answer of `POST /auth/session`.

@@ -12,7 +12,7 @@ use auth_domain::AuthError;
 
 use crate::body::{Fields, JsonBody};
 use crate::credentials::Presented;
-use crate::openapi::{error_example, Conflict, ErrorBody, PayloadTooLarge, ServerError, Unauthorized};
+use crate::responses::{error_example, Conflict, ErrorBody, PayloadTooLarge, ServerError, Unauthorized};
 use crate::{ApiError, AppState};
 
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-api-key";
