@@ -20,6 +20,20 @@ test-pg:
     pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
     XCLADE_REQUIRE=pg cargo test --workspace
 
+# The API suite in tenant mode (every request for alpha.api.test, rows checked), PostgreSQL required
+test-tenants:
+    pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+    XCLADE_TEST_TENANTS=1 XCLADE_REQUIRE=pg cargo test -p auth-server --test api
+
+# The storefront in headless Chromium (tests/api/browser.rs); screenshot in target/browser-artifacts/
+test-browser:
+    XCLADE_REQUIRE=browser cargo test -p auth-server --test api browser::
+
+# The fault tests: PostgreSQL cut under load, SQLite on a full disk (root: a tmpfs), SIGKILL mid-write
+test-faults:
+    pg_isready -q -h 127.0.0.1 || pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start
+    XCLADE_REQUIRE=pg,mount cargo test -p auth-server --test api faults::
+
 # Formatting, clippy with warnings as errors, and the layer check
 lint: && layers
     cargo fmt --all -- --check
@@ -57,3 +71,35 @@ bench:
 # Refresh of the commit BASE against the work tree, in one run, alternating (a refactoring's proof)
 bench-compare BASE:
     bash bench/compare.sh {{BASE}}
+
+# Refresh with tenant resolution off and on, alternating in one run (prints a Markdown table)
+bench-tenancy:
+    bash bench/tenancy.sh
+
+# Import COUNT (100,000) synthetic Medusa accounts into SQLite and PostgreSQL (prints a Markdown table)
+bench-import:
+    bash bench/medusa-import.sh
+
+# Refresh signed with HS256, EdDSA and ES256 beside the floor, in one run (prints a Markdown table)
+bench-signing:
+    bash bench/signing.sh
+
+# Seed 10k, 100k and 1M accounts (bulk insert) per backend and measure refresh, login, reset, session lookup and the janitor
+bench-scale:
+    bash bench/scale.sh
+
+# Three release instances on one PostgreSQL: aggregate refresh throughput and PostgreSQL's CPU, identity cache on and off
+bench-instances:
+    bash bench/instances.sh
+
+# Where a refresh's time goes while logins saturate hashing (PostgreSQL; identity cache off and on)
+bench-tail:
+    bash bench/tail.sh
+
+# What the identity cache costs in memory: every seeded account (100,000 by default) cached, RSS before and after
+bench-cache-memory:
+    bash bench/cache-memory.sh
+
+# Plans of the hot-path queries over COUNT seeded accounts on both backends; fails on a full table scan
+bench-explain COUNT="100000":
+    bash bench/explain-check.sh {{COUNT}}

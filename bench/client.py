@@ -21,6 +21,7 @@ import http.client
 import itertools
 import json
 import math
+import os
 import socket
 import statistics
 import sys
@@ -50,6 +51,9 @@ def post(conn, path, body=None, auth=None):
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     if auth:
         headers["Authorization"] = "Bearer " + auth
+    if os.environ.get("BENCH_HOST"):
+        # The store's host, for a server with TENANT_HOST_SUFFIX (bench/tenancy.sh).
+        headers["Host"] = os.environ["BENCH_HOST"]
     conn.request("POST", path, body=data, headers=headers)
     response = conn.getresponse()
     return response.status, response.read()

@@ -16,38 +16,13 @@ cd "$ROOT"
 
 BASE=${1:?usage: bench/compare.sh BASE_COMMIT}
 BASE_SHA=$(git rev-parse --short "$BASE^{commit}")
-HEAD_SHA=$(git rev-parse --short HEAD)
-DIRTY=$(git status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)" || true)
-RUNS=${BENCH_RUNS:-5}
-PG_SERVER=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-SECRET=bench-only-jwt-secret-0123456789abcdef0123456789
-WRK_ARGS=(-t1 -c16 -d10s --timeout 10s --latency)
-CLIENT=(python3 bench/client.py)
-
+HEAD_RUNS=${BENCH_RUNS:-5}
 WORK=$(mktemp -d /tmp/xa-compare.XXXXXX)
-PIDS=()
-DBS=()
-log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-psql_admin() { psql "$PG_SERVER/postgres" -v ON_ERROR_STOP=1 -qAtX "$@"; }
-
-cleanup() {
-  local rc=$? pid db
-  set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-  for db in "${DBS[@]}"; do psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1; done
-  git worktree remove --force "$WORK/base-tree" >/dev/null 2>&1
-  if ((rc == 0)); then rm -rf "$WORK"; else log "failed (exit $rc); logs kept in $WORK"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (apt-get)"
-  apt-get update -qq && apt-get install -y -qq wrk >/dev/null || die "could not install wrk"
-fi
+NAME=compare
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+# The base build's work tree goes with the rest (bench/lib.sh's cleanup calls this).
+on_cleanup() { git worktree remove --force "$WORK/base-tree" >/dev/null 2>&1; }
 pg_isready -q -h 127.0.0.1 || die "PostgreSQL is not answering on 127.0.0.1:5432"
 
 # Both builds share target/ (the dependencies are built once); each binary is copied out before
@@ -70,25 +45,8 @@ start() {
     DATA_DIR="$dir/data" DATABASE_URL="$db" "$bin" serve) >>"$dir/server.log" 2>&1 &
   PIDS+=("$!")
   URL="http://127.0.0.1:$port"
-  local i
-  for ((i = 0; i < 600; i++)); do
-    curl -fsS -o /dev/null "$URL/health" 2>/dev/null && break
-    sleep 0.1
-  done
-  curl -fsS -o /dev/null "$URL/health" || { tail -n 20 "$dir/server.log" >&2; die "$name did not start"; }
+  wait_up "$URL" "$name" "$dir/server.log"
   TOKEN=$("${CLIENT[@]}" token "$URL" "bench-$name@example.com" "correct horse battery")
-}
-
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
-
-# measure URL TOKEN: one wrk run of refresh; prints "rps p99_ms".
-measure() {
-  local line
-  line=$(BENCH_AUTH="$2" wrk "${WRK_ARGS[@]}" -s bench/post.lua "$1/auth/token/refresh" | grep '^RESULT') \
-    || die "no result from wrk"
-  [[ $(field non2xx "$line") == 0 && $(field errors "$line") == 0 ]] || die "refresh failed under load: $line"
-  awk -v r="$(field rps "$line")" -v p="$(field p99_us "$line")" 'BEGIN {printf "%.0f %.2f\n", r, p / 1000}'
 }
 
 ROWS=()

@@ -1,10 +1,16 @@
 -- wrk script for the benchmark suite: POST to the URL given on the command line.
---   BENCH_AUTH  optional bearer token (sent as "Authorization: Bearer ...")
---   BENCH_BODY  optional JSON body (sent with "Content-Type: application/json"); default empty
+--   BENCH_AUTH    optional bearer token (sent as "Authorization: Bearer ...")
+--   BENCH_BODY    optional JSON body (sent with "Content-Type: application/json"); default empty
+--   BENCH_COOKIE  optional Cookie header (e.g. "connect.sid=...")
+--   BENCH_METHOD  optional method instead of POST (bench/scale.sh's session lookups send GET)
 -- At the end it prints one machine-readable line that bench/run.sh parses:
 --   RESULT requests=N duration_us=N rps=F p50_us=N p90_us=N p99_us=N max_us=N non2xx=N errors=N
 
-wrk.method = "POST"
+wrk.method = os.getenv("BENCH_METHOD") or "POST"
+local cookie = os.getenv("BENCH_COOKIE")
+if cookie and cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
+end
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. auth

@@ -92,10 +92,10 @@ fn settings() -> HttpSettings {
             same_site: actix_web::cookie::SameSite::Lax,
             ttl: std::time::Duration::from_secs(3600),
         },
-        publishable_keys: None,
-        auth_cors: vec![],
-        store_cors: vec![],
         trusted_proxies: vec![],
+        jwks_max_age: std::time::Duration::from_secs(600),
+        introspection_secret: None,
+        body_timeout: std::time::Duration::from_secs(20),
         public_metrics: false,
     }
 }
@@ -231,7 +231,7 @@ fn domain_checks(body: &[u8]) {
     for s in found.iter().take(16) {
         if let Ok(email) = Email::parse(s) {
             assert_eq!(email.as_str(), s.trim());
-            assert_eq!(email.key(), email.as_str().to_lowercase());
+            assert_eq!(email.key().as_str(), email.as_str().to_lowercase());
             assert_eq!(email.as_str().matches('@').count(), 1);
         }
         if let Ok(password) = policy.check(s.clone()) {

@@ -60,7 +60,7 @@ pub enum AuthError {
     /// A PostgreSQL serialization failure that survived the retries (409).
     #[error("the request conflicted with another request")]
     Conflict,
-    /// The database is unreachable or failing (500 `database_error`).
+    /// The database is unreachable or failing (503 `database_error`: the request may be retried).
     #[error("database error")]
     Database(#[source] Box<dyn StdError + Send + Sync>),
     /// Anything else (500 `unknown_error`).

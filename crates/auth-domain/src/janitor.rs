@@ -162,7 +162,7 @@ mod tests {
         limiter.take("active", &limit, t0).unwrap();
 
         let report = janitor.run_pass().unwrap();
-        assert_eq!(report, PurgeReport { reset_tokens: 1, sessions: 1, events: 2, rate_limits: 1 });
+        assert_eq!(report, PurgeReport { reset_tokens: 1, sessions: 1, events: 2, rate_limits: 1, oauth_states: 0 });
         let ids = event_ids(&store);
         assert!(!ids.contains(&delivered) && !ids.contains(&settled), "settled and old: deleted");
         for kept in [&dead, &failed, &pending, &recent] {

@@ -8,13 +8,13 @@ use serde_json::Map;
 
 use crate::event::{NewEvent, StoredEvent};
 use crate::model::{
-    Customer, CustomerFields, IdentityRecord, NewIdentity, NewResetToken, NewSession, PasswordChange,
-    PasswordResetCompletion, SessionRecord,
+    Customer, CustomerFields, IdentityRecord, NewIdentity, NewOAuthState, NewResetToken, NewSession, NewSocialIdentity,
+    PasswordChange, PasswordResetCompletion, ResetRequest, SessionRecord,
 };
 use crate::newtypes::{AuthProvider, EntityKey, TenantId};
 use crate::ports::{
-    CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, Housekeeping, IdentityStore, PendingDelivery,
-    PurgeReport, SessionStore,
+    CustomerStore, DeliveryStatus, DeliveryView, EventOutbox, Housekeeping, IdentityStore, OAuthStore, PendingDelivery,
+    PurgeReport, ResetRequestStore, SessionStore,
 };
 use crate::secret::HashedToken;
 use crate::{AuthError, TokenRejection};
@@ -52,6 +52,10 @@ pub struct State {
     /// session hash -> session
     pub sessions: HashMap<HashedToken, NewSession>,
     pub customers: HashMap<String, Customer>,
+    /// state hash -> pending sign-in
+    pub oauth_states: HashMap<HashedToken, NewOAuthState>,
+    /// Pending reset requests, with the end of their lease.
+    pub reset_requests: Vec<(ResetRequest, Option<DateTime<Utc>>)>,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +108,78 @@ impl State {
     }
 }
 
+impl OAuthStore for MemoryStore {
+    fn create_oauth_state(&self, _t: &TenantId, state: &NewOAuthState) -> Result<(), AuthError> {
+        self.lock().oauth_states.insert(state.state_hash.clone(), state.clone());
+        Ok(())
+    }
+
+    fn take_oauth_state(
+        &self,
+        _t: &TenantId,
+        state_hash: &HashedToken,
+        now: DateTime<Utc>,
+    ) -> Result<Option<NewOAuthState>, AuthError> {
+        Ok(self.lock().oauth_states.remove(state_hash).filter(|s| s.expires_at > now))
+    }
+
+    fn create_social_identity(&self, _t: &TenantId, n: &NewSocialIdentity) -> Result<(), AuthError> {
+        let mut state = self.lock();
+        if state.identities.values().any(|(k, r)| *k == n.subject && r.provider == n.provider) {
+            return Err(AuthError::Duplicate("identity exists".into()));
+        }
+        let record = IdentityRecord {
+            auth_identity_id: n.auth_identity_id.clone(),
+            provider_identity_id: n.provider_identity_id.clone(),
+            provider: n.provider.clone(),
+            entity_id: n.subject.as_str().into(),
+            password_hash: String::new(),
+            app_metadata: Map::new(),
+            user_metadata: n.user_metadata.clone(),
+            security_stamp: n.security_stamp.clone(),
+        };
+        state.identities.insert(n.provider_identity_id.clone(), (n.subject.clone(), record));
+        Ok(())
+    }
+
+    fn attach_social_identity(&self, _t: &TenantId, n: &NewSocialIdentity) -> Result<(), AuthError> {
+        let mut state = self.lock();
+        let Some(owner) = state.identity_mut(&n.auth_identity_id).cloned() else {
+            return Err(AuthError::Duplicate("no such identity".into()));
+        };
+        let taken = state
+            .identities
+            .values()
+            .any(|(k, r)| r.provider == n.provider && (*k == n.subject || r.auth_identity_id == n.auth_identity_id));
+        if taken {
+            return Err(AuthError::Duplicate("identity exists".into()));
+        }
+        let record = IdentityRecord {
+            provider_identity_id: n.provider_identity_id.clone(),
+            provider: n.provider.clone(),
+            entity_id: n.subject.as_str().into(),
+            password_hash: String::new(),
+            user_metadata: n.user_metadata.clone(),
+            ..owner
+        };
+        state.identities.insert(n.provider_identity_id.clone(), (n.subject.clone(), record));
+        Ok(())
+    }
+
+    fn update_user_metadata(
+        &self,
+        _t: &TenantId,
+        pid: &str,
+        user_metadata: &Map<String, serde_json::Value>,
+        _now: DateTime<Utc>,
+    ) -> Result<(), AuthError> {
+        if let Some((_, r)) = self.lock().identities.get_mut(pid) {
+            r.user_metadata = user_metadata.clone();
+        }
+        Ok(())
+    }
+}
+
 impl IdentityStore for MemoryStore {
     fn find_by_email(
         &self,
@@ -117,6 +193,16 @@ impl IdentityStore for MemoryStore {
             .values()
             .find(|(k, r)| k == entity_key && r.provider == *provider)
             .map(|(_, r)| r.clone()))
+    }
+
+    /// Everything is in memory here: the answer of `find_by_id`.
+    fn find_by_id_in_memory(
+        &self,
+        tenant: &TenantId,
+        provider: &AuthProvider,
+        auth_identity_id: &str,
+    ) -> Option<IdentityRecord> {
+        self.find_by_id(tenant, provider, auth_identity_id).ok().flatten()
     }
 
     fn find_by_id(
@@ -238,6 +324,47 @@ impl IdentityStore for MemoryStore {
         }
         state.end_sessions(&c.auth_identity_id);
         state.write_event(event);
+        Ok(true)
+    }
+}
+
+impl ResetRequestStore for MemoryStore {
+    fn record_reset_request(&self, request: &ResetRequest) -> Result<(), AuthError> {
+        self.lock().reset_requests.push((request.clone(), None));
+        Ok(())
+    }
+
+    fn claim_reset_requests(
+        &self,
+        now: DateTime<Utc>,
+        created_before: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ResetRequest>, AuthError> {
+        let mut state = self.lock();
+        let mut claimed = Vec::new();
+        for (request, lease) in state.reset_requests.iter_mut() {
+            if claimed.len() < limit && request.created_at <= created_before && lease.is_none_or(|l| l <= now) {
+                *lease = Some(lease_until);
+                claimed.push(request.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    fn fulfil_reset_request(
+        &self,
+        _t: &TenantId,
+        id: &str,
+        reset: Option<(&NewResetToken, &NewEvent)>,
+    ) -> Result<bool, AuthError> {
+        let mut state = self.lock();
+        let Some(at) = state.reset_requests.iter().position(|(r, _)| r.id == id) else { return Ok(false) };
+        state.reset_requests.remove(at);
+        if let Some((token, event)) = reset {
+            state.reset_tokens.insert(token.provider_identity_id.clone(), (token.token_hash.clone(), token.expires_at));
+            state.write_event(event);
+        }
         Ok(true)
     }
 }
@@ -463,6 +590,11 @@ impl Housekeeping for MemoryStore {
             sessions: sessions - state.sessions.len(),
             events: purged.len(),
             rate_limits: 0,
+            oauth_states: {
+                let before = state.oauth_states.len();
+                state.oauth_states.retain(|_, s| s.expires_at > now);
+                before - state.oauth_states.len()
+            },
         })
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::newtypes::{ActorType, AuthProvider, EntityKey};
+use crate::newtypes::{ActorType, AuthProvider, EntityKey, TenantId};
 use crate::secret::HashedToken;
 
 /// A new id: `prefix_<ULID>`, or a bare ULID for an empty prefix.
@@ -65,6 +65,19 @@ pub struct NewResetToken {
     pub provider_identity_id: String,
     pub token_hash: HashedToken,
     pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A password reset request as reset-password records it before answering: whose (`sealed`:
+/// the identifier and the metadata, sealed with the context `reset-request:<id>`), for which
+/// tenant, actor type and provider. A worker fulfils it (`ResetRequestStore`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetRequest {
+    pub id: String,
+    pub tenant: TenantId,
+    pub actor_type: ActorType,
+    pub provider: AuthProvider,
+    pub sealed: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -155,4 +168,38 @@ impl CustomerFields {
         set(&mut customer.company_name, &self.company_name);
         set(&mut customer.metadata, &self.metadata);
     }
+}
+
+/// A pending sign-in with another provider: only hashes of its `state` and `nonce` are stored,
+/// and its PKCE verifier sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOAuthState {
+    pub state_hash: HashedToken,
+    pub actor_type: ActorType,
+    pub provider: AuthProvider,
+    /// SHA-256 of the OpenID `nonce` (none for GitHub).
+    pub nonce_hash: Option<String>,
+    /// The PKCE verifier, sealed (`SecretBox`, context `oauth_state::sealing_context`).
+    pub pkce_verifier_sealed: String,
+    /// The `redirect_uri` sent, which the token request must repeat.
+    pub redirect_uri: String,
+    /// The auth identity a linking sign-in joins the provider to (`/link`); `None` for a sign-in.
+    pub link_identity_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A pending sign-in taken back by its callback.
+pub type OAuthStateRecord = NewOAuthState;
+
+/// A new identity of another provider: `entity_id` and `entity_key` are the provider's subject.
+#[derive(Debug, Clone)]
+pub struct NewSocialIdentity {
+    pub auth_identity_id: String,
+    pub provider_identity_id: String,
+    pub provider: AuthProvider,
+    pub subject: EntityKey,
+    pub user_metadata: Map<String, Value>,
+    pub security_stamp: String,
+    pub created_at: DateTime<Utc>,
 }

@@ -5,7 +5,7 @@
 //! Each type is a plain string on the wire and in the database (`as_str`, `Display`, serde
 //! transparent). Where a value comes from outside, it is made in one place:
 //! - `TenantId`: by the `TenantDirectory` (`tenant.rs`) for a request, `TenantId::default_tenant`
-//!   for the one tenant there is until tenancy is built;
+//!   for the tenant every request is for when no host suffix is configured;
 //! - `ActorType` and `AuthProvider`: from the route's `{actor}`/`{provider}`, checked against what
 //!   is allowed when the request's `AuthContext` is built (`AuthService::auth_context`); a stored
 //!   value was checked when it was written;
@@ -63,7 +63,8 @@ macro_rules! string_newtype {
     };
 }
 
-/// The name every row belongs to until tenancy is built.
+/// The tenant the migrations create: every row written before tenancy is its, and every request
+/// is for it when no host suffix is configured.
 pub const DEFAULT_TENANT: &str = "default";
 
 /// The only provider so far: email and password.
@@ -94,7 +95,7 @@ string_newtype!(
 );
 
 impl TenantId {
-    /// The one tenant there is until tenancy is built (`default`).
+    /// The tenant `default`.
     pub fn default_tenant() -> TenantId {
         TenantId::new(DEFAULT_TENANT)
     }

@@ -5,6 +5,10 @@
 //! normalisation (and hashes imported from elsewhere) were made on the bytes as typed: when the
 //! normalised form does not match and differs from what was typed, the bytes as typed are tried
 //! once, and a login that matches that way replaces the hash with one of the normalised form.
+//!
+//! Hashes imported from Medusa (scrypt-kdf, see `scrypt_kdf`) are read too: they were made on the
+//! bytes as typed, so they are tried that way first, and a match replaces them with bcrypt like
+//! any hash made on the bytes as typed.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -12,6 +16,10 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::AuthError;
+
+pub mod scrypt_kdf;
+
+use scrypt_kdf::ScryptKdfHash;
 
 /// bcrypt reads at most 72 bytes; longer input is refused rather than silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 72;
@@ -63,7 +71,8 @@ pub enum PasswordMatch {
     No,
     /// The NFKC form matched.
     Yes,
-    /// Only the bytes as typed matched: a hash made before normalisation, to be replaced.
+    /// A hash made on the bytes as typed matched: one made before normalisation (only the bytes
+    /// as typed match it), or one imported from Medusa. To be replaced by a hash of the NFKC form.
     AsTyped,
 }
 
@@ -80,7 +89,7 @@ impl fmt::Debug for Password {
 }
 
 /// What a password must satisfy where a credential is created (register, update).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
     /// Minimum length in Unicode scalar values.
     pub min_length: usize,
@@ -97,6 +106,13 @@ impl PasswordPolicy {
     /// As `check`, naming `field` in the message (e.g. `new_password`). The rules apply to the
     /// NFKC form, the one that is hashed.
     pub fn check_field(&self, raw: String, field: &str) -> Result<Password, AuthError> {
+        self.check_with(raw, field, &[])
+    }
+
+    /// As `check_field`, with words the estimator counts as trivially guessable for this
+    /// account (`user_inputs`: the parts of its email, the store's name), so that
+    /// `ann-example-2024` is as weak for `ann@example.com` as a common word would be.
+    pub fn check_with(&self, raw: String, field: &str, user_inputs: &[String]) -> Result<Password, AuthError> {
         let password = Password::unchecked(raw);
         let raw = password.normalized.as_str();
         let chars = raw.chars().count();
@@ -111,7 +127,7 @@ impl PasswordPolicy {
                 "Invalid request: Field '{field}' must be at most {MAX_PASSWORD_BYTES} bytes of UTF-8"
             )));
         }
-        if let Some(problem) = self.weakness(raw) {
+        if let Some(problem) = self.weakness(raw, user_inputs) {
             return Err(AuthError::InvalidData(format!("Invalid request: Field '{field}' is too weak {problem}")));
         }
         Ok(password)
@@ -120,12 +136,25 @@ impl PasswordPolicy {
     /// Why `raw` is below `min_strength`, or `None` when it is strong enough (or the check is
     /// off). The text is built from the estimator's fixed feedback only, never from `raw`.
     /// A minimum above 4 counts as 4.
-    fn weakness(&self, raw: &str) -> Option<String> {
+    fn weakness(&self, raw: &str, user_inputs: &[String]) -> Option<String> {
         let needed = self.min_strength.min(MAX_STRENGTH);
         if needed == 0 {
             return None;
         }
-        let estimate = zxcvbn::zxcvbn(&bounded_for_estimate(raw), &[]);
+        let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+        let bounded = bounded_for_estimate(raw);
+        let mut estimate = zxcvbn::zxcvbn(&bounded, &inputs);
+        // zxcvbn counts a known word joined to others by separators as one guess among many, so
+        // `ann-example-2024` scores 4 for `ann@example.com` although two of its three parts are
+        // the address. What is left without the account's words is judged too, and the weaker
+        // of the two estimates counts.
+        let remainder = without_words(&bounded, user_inputs);
+        if remainder != bounded.to_lowercase() {
+            let stripped = zxcvbn::zxcvbn(&remainder, &inputs);
+            if stripped.score() < estimate.score() {
+                estimate = stripped;
+            }
+        }
         let score = u8::from(estimate.score());
         if score >= needed {
             return None;
@@ -149,6 +178,31 @@ impl PasswordPolicy {
         }
         Some(problem)
     }
+}
+
+/// The words of an account that its password must not lean on, for the strength estimator:
+/// the email's local part and its pieces (split at anything but letters and digits), the
+/// domain and each of its labels, and the store's name (`store`, the tenant). Lowercased,
+/// without duplicates or pieces shorter than two characters.
+pub fn user_inputs(email: &str, store: &str) -> Vec<String> {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email.as_str(), ""));
+    let pieces = |s: &str| s.split(|c: char| !c.is_alphanumeric()).map(str::to_string).collect::<Vec<_>>();
+    let mut inputs = vec![local.to_string(), domain.to_string(), store.to_lowercase()];
+    inputs.extend(pieces(local));
+    inputs.extend(domain.split('.').map(str::to_string));
+    inputs.extend(pieces(&store.to_lowercase()));
+    let mut seen = std::collections::HashSet::new();
+    inputs.retain(|w| w.chars().count() >= 2 && seen.insert(w.clone()));
+    inputs
+}
+
+/// `password` lowercased, without every occurrence of the words of `inputs` of at least three
+/// characters, longest first.
+fn without_words(password: &str, inputs: &[String]) -> String {
+    let mut words: Vec<&String> = inputs.iter().filter(|w| w.chars().count() >= 3).collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words.into_iter().fold(password.to_lowercase(), |left, word| left.replace(word.as_str(), ""))
 }
 
 /// The highest score of the strength estimator.
@@ -298,7 +352,16 @@ impl PasswordHasher {
     /// typed differs) the bytes as typed. Input bcrypt cannot take (over 72 bytes) or an
     /// unreadable stored hash never matches, and costs verifications all the same: a failure
     /// always costs `password.attempts()` verifications, whatever the hash.
+    ///
+    /// A Medusa hash (scrypt-kdf) is tried the other way round, as Medusa hashed the bytes it was
+    /// given: the bytes as typed, then the NFKC form when it differs (someone who typed it in
+    /// NFKC then and in another form now). A match is `AsTyped` either way: the hash is to be
+    /// replaced. A failure costs one or two scrypt runs at the hash's own (bounded) cost; an
+    /// unreadable one costs what an unreadable bcrypt hash costs.
     pub fn verify(&self, password: &Password, hash: &str) -> PasswordMatch {
+        if scrypt_kdf::is_candidate(hash) {
+            return self.verify_scrypt_kdf(password, hash);
+        }
         if self.verify_bytes(password.as_bytes(), hash) {
             return PasswordMatch::Yes;
         }
@@ -306,6 +369,33 @@ impl PasswordHasher {
             Some(typed) if self.verify_bytes(typed, hash) => PasswordMatch::AsTyped,
             _ => PasswordMatch::No,
         }
+    }
+
+    fn verify_scrypt_kdf(&self, password: &Password, hash: &str) -> PasswordMatch {
+        let Ok(parsed) = ScryptKdfHash::parse(hash) else {
+            self.verify_dummy(password);
+            return PasswordMatch::No;
+        };
+        let typed = password.as_typed().unwrap_or(password.as_bytes());
+        if parsed.verify(typed) || (password.as_typed().is_some() && parsed.verify(password.as_bytes())) {
+            PasswordMatch::AsTyped
+        } else {
+            PasswordMatch::No
+        }
+    }
+
+    /// Why login cannot check passwords against `hash` (a format other than bcrypt and Medusa's,
+    /// or a corrupt or over-cost one), or `None` when it can. Cheap (no hashing); the answer
+    /// never contains any of the hash.
+    pub fn unreadable(&self, hash: &str) -> Option<UnreadableHash> {
+        if scrypt_kdf::is_candidate(hash) {
+            return ScryptKdfHash::parse(hash).err().map(UnreadableHash::Medusa);
+        }
+        if hash.starts_with("$2") {
+            let valid = hash.parse::<bcrypt::HashParts>().is_ok_and(|p| (4..=31).contains(&p.get_cost()));
+            return (!valid).then_some(UnreadableHash::Bcrypt);
+        }
+        Some(UnreadableHash::UnknownFormat)
     }
 
     /// One verification of `bytes` against `hash`, at the cost of one whatever happens.
@@ -349,15 +439,40 @@ impl PasswordHasher {
         self.dummy.get();
     }
 
-    /// Whether a stored hash was made at another cost (and should be replaced after a login).
+    /// Whether a stored hash was made at another cost, or is a Medusa hash (and should be
+    /// replaced after a login).
     pub fn needs_rehash(&self, hash: &str) -> bool {
-        hash.parse::<bcrypt::HashParts>().map(|p| p.get_cost() != self.cost).unwrap_or(false)
+        scrypt_kdf::is_candidate(hash)
+            || hash.parse::<bcrypt::HashParts>().map(|p| p.get_cost() != self.cost).unwrap_or(false)
+    }
+}
+
+/// Why a stored hash cannot be checked (see `PasswordHasher::unreadable`). Its text never holds
+/// any of the hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnreadableHash {
+    /// Neither bcrypt nor Medusa's scrypt-kdf.
+    UnknownFormat,
+    /// Starts like bcrypt (`$2`) but is not a valid bcrypt hash.
+    Bcrypt,
+    /// Starts like a Medusa hash but is corrupt, truncated or over the cost bounds.
+    Medusa(scrypt_kdf::Unreadable),
+}
+
+impl fmt::Display for UnreadableHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnreadableHash::UnknownFormat => f.write_str("a hash of an unknown format"),
+            UnreadableHash::Bcrypt => f.write_str("a malformed bcrypt hash"),
+            UnreadableHash::Medusa(why) => write!(f, "an unreadable Medusa (scrypt-kdf) hash: {why}"),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scrypt_kdf::tests::{make, MEDUSA_ACCOUNTS};
 
     fn policy() -> PasswordPolicy {
         PasswordPolicy { min_length: 8, min_strength: 0 }
@@ -385,6 +500,21 @@ mod tests {
         "Glacier-Tambourine-41-Quokka",
         "mauve otter juggles quietly",
     ];
+
+    #[test]
+    fn the_account_and_the_store_weaken_a_password_made_of_them() {
+        let inputs = user_inputs(" Ann.Lee@Example.com ", "alpha-shop");
+        for word in ["ann.lee", "ann", "lee", "example.com", "example", "com", "alpha-shop", "alpha", "shop"] {
+            assert!(inputs.iter().any(|w| w == word), "{word} in {inputs:?}");
+        }
+        let ann = user_inputs("ann@example.com", "default");
+        assert!(strict(2).check_with("ann-example-2024".into(), "password", &ann).is_err());
+        assert!(strict(2).check_with("mauve otter juggles quietly".into(), "password", &ann).is_ok());
+        // The store's name counts too.
+        let shop = user_inputs("zed@mail.test", "quokkashop");
+        let err = strict(2).check_with("quokkashop2024!".into(), "new_password", &shop).unwrap_err();
+        assert!(err.to_string().contains("Field 'new_password' is too weak"), "{err}");
+    }
 
     #[test]
     fn weak_passwords_are_refused_with_what_is_wrong() {
@@ -576,6 +706,62 @@ mod tests {
         let err = policy().check(expanding).unwrap_err();
         assert!(err.to_string().contains("72 bytes"), "{err}");
         assert_eq!(policy().check(NFD.into()).unwrap().as_bytes(), NFC.as_bytes());
+    }
+
+    #[test]
+    fn medusa_hashes_verify_and_are_to_be_replaced() {
+        let hasher = PasswordHasher::new(4).unwrap();
+        let (_, password, hash) = MEDUSA_ACCOUNTS[3];
+        assert_eq!(hasher.verify(&Password::unchecked(password.into()), hash), PasswordMatch::AsTyped);
+        assert_eq!(hasher.verify(&Password::unchecked("bob medusa pass 3".into()), hash), PasswordMatch::No);
+        assert!(hasher.needs_rehash(hash));
+        assert_eq!(hasher.unreadable(hash), None);
+    }
+
+    #[test]
+    fn medusa_hashes_are_tried_on_the_bytes_as_typed_first() {
+        let hasher = PasswordHasher::new(4).unwrap();
+        // Medusa hashed what it received: NFD bytes here.
+        let of_nfd = make(NFD.as_bytes(), 4, 8, 1, [3; 32]);
+        assert_eq!(hasher.verify(&Password::unchecked(NFD.into()), &of_nfd), PasswordMatch::AsTyped);
+        assert_eq!(hasher.verify(&Password::unchecked(NFC.into()), &of_nfd), PasswordMatch::No);
+        // Typed in NFC then, in NFD now: the NFKC form is tried second.
+        let of_nfc = make(NFC.as_bytes(), 4, 8, 1, [4; 32]);
+        assert_eq!(hasher.verify(&Password::unchecked(NFC.into()), &of_nfc), PasswordMatch::AsTyped);
+        assert_eq!(hasher.verify(&Password::unchecked(NFD.into()), &of_nfc), PasswordMatch::AsTyped);
+        // Longer than bcrypt takes: Medusa had no limit, so it is checked all the same.
+        let long = "l".repeat(100);
+        assert!(hasher.verify(&Password::unchecked(long.clone()), &make(long.as_bytes(), 4, 8, 1, [5; 32])).matched());
+    }
+
+    #[test]
+    fn unreadable_hashes_never_match_and_say_why_without_the_hash() {
+        let hasher = PasswordHasher::new(4).unwrap();
+        let (_, password, hash) = MEDUSA_ACCOUNTS[0];
+        let truncated = &hash[..100];
+        let mut bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, hash).unwrap();
+        bytes[20] ^= 1;
+        let corrupt = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+        let over_cost = make(password.as_bytes(), 30, 8, 1, [1; 32]);
+        let cases = [
+            (truncated, UnreadableHash::Medusa(scrypt_kdf::Unreadable::Encoding)),
+            (corrupt.as_str(), UnreadableHash::Medusa(scrypt_kdf::Unreadable::Checksum)),
+            (over_cost.as_str(), UnreadableHash::Medusa(scrypt_kdf::Unreadable::Cost { log_n: 30, r: 8, p: 1 })),
+            ("$2b$04$short", UnreadableHash::Bcrypt),
+            ("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA", UnreadableHash::UnknownFormat),
+            ("", UnreadableHash::UnknownFormat),
+        ];
+        for (stored, why) in cases {
+            let started = std::time::Instant::now();
+            assert_eq!(hasher.verify(&Password::unchecked(password.into()), stored), PasswordMatch::No, "{why}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "{why}: {:?}", started.elapsed());
+            assert_eq!(hasher.unreadable(stored), Some(why));
+            if stored.len() >= 8 {
+                assert!(!why.to_string().contains(&stored[..8]), "{why}");
+            }
+        }
+        let bcrypt_hash = hasher.hash(&Password::unchecked(password.into())).unwrap();
+        assert_eq!(hasher.unreadable(&bcrypt_hash), None);
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub trait RateLimiter: Send + Sync {
     /// Whether a token is available, without taking it.
     fn peek(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<Decision, AuthError>;
 
+    /// Gives back one token taken from the bucket `key` by `take` (at most up to `capacity`): a
+    /// request that reserved a token before its work and then did not need it. A bucket that is
+    /// gone meanwhile stays gone (it is full).
+    fn give_back(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<(), AuthError>;
+
     /// Forgets the bucket `key` (it is full again).
     fn reset(&self, key: &str) -> Result<(), AuthError>;
 
@@ -107,6 +112,9 @@ impl RateLimiter for Unlimited {
     }
     fn peek(&self, _: &str, _: &RateLimit, _: DateTime<Utc>) -> Result<Decision, AuthError> {
         Ok(Decision::Allowed)
+    }
+    fn give_back(&self, _: &str, _: &RateLimit, _: DateTime<Utc>) -> Result<(), AuthError> {
+        Ok(())
     }
     fn reset(&self, _: &str) -> Result<(), AuthError> {
         Ok(())
@@ -161,6 +169,15 @@ impl RateLimiter for InMemoryRateLimiter {
         })
     }
 
+    fn give_back(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get(key).copied() {
+            let tokens = (Self::refilled(limit, Some(bucket), now) + 1.0).min(f64::from(limit.capacity));
+            buckets.insert(key.to_string(), (tokens, now));
+        }
+        Ok(())
+    }
+
     fn reset(&self, key: &str) -> Result<(), AuthError> {
         self.buckets.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
         Ok(())
@@ -180,6 +197,9 @@ impl<T: RateLimiter + ?Sized> RateLimiter for std::sync::Arc<T> {
     }
     fn peek(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<Decision, AuthError> {
         (**self).peek(key, limit, now)
+    }
+    fn give_back(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<(), AuthError> {
+        (**self).give_back(key, limit, now)
     }
     fn reset(&self, key: &str) -> Result<(), AuthError> {
         (**self).reset(key)
@@ -217,6 +237,10 @@ mod tests {
         assert!(matches!(limiter.peek("k", &limit, t0 + Duration::seconds(9)).unwrap(), Decision::Limited { .. }));
         assert_eq!(limiter.take("k", &limit, t0 + Duration::seconds(10)).unwrap(), Decision::Allowed);
         assert_eq!(limiter.take("other", &limit, t0).unwrap(), Decision::Allowed, "keys are separate");
+        limiter.give_back("k", &limit, t0 + Duration::seconds(10)).unwrap();
+        assert_eq!(limiter.take("k", &limit, t0 + Duration::seconds(10)).unwrap(), Decision::Allowed, "given back");
+        limiter.give_back("absent", &limit, t0).unwrap();
+        assert_eq!(limiter.buckets.lock().unwrap().get("absent"), None, "a full bucket stays full");
         limiter.reset("k").unwrap();
         assert_eq!(limiter.peek("k", &limit, t0).unwrap(), Decision::Allowed);
         let err = Decision::Limited { retry_after: Duration::milliseconds(300) }.check("client").unwrap_err();

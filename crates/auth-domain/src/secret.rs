@@ -5,6 +5,7 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::AuthError;
@@ -85,9 +86,18 @@ const NONCE_LEN: usize = 24;
 /// Authenticated encryption (XChaCha20-Poly1305) of secrets that must wait in the database, such
 /// as a reset token awaiting delivery. Keys are derived with HKDF-SHA256 from the JWT secret;
 /// opening also tries the keys of the previous secrets, so a rotation does not strand events.
+///
+/// It also keys two HMACs derived the same way (each under a label of its own, so no key serves
+/// two purposes): `keyed_hash`, which names rate-limit buckets without storing an email or an
+/// address, and `device_mac`, which signs device cookies.
 #[derive(Clone)]
 pub struct SecretBox {
     keys: Vec<XChaCha20Poly1305>,
+    /// The HMAC key of `keyed_hash` (the current secret only: buckets start afresh after a
+    /// rotation, which changes no decision for long).
+    bucket_key: [u8; 32],
+    /// The HMAC keys of `device_mac`: the current secret's first, then the previous ones'.
+    device_keys: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -98,8 +108,35 @@ impl std::fmt::Debug for SecretBox {
 
 impl SecretBox {
     pub fn new(secret: &[u8], previous: &[Vec<u8>]) -> SecretBox {
-        let keys = std::iter::once(secret).chain(previous.iter().map(Vec::as_slice)).map(derive_key).collect();
-        SecretBox { keys }
+        let all = || std::iter::once(secret).chain(previous.iter().map(Vec::as_slice));
+        SecretBox {
+            keys: all().map(derive_key).collect(),
+            bucket_key: derive_bytes(secret, b"rate-limit-key-v1"),
+            device_keys: all().map(|s| derive_bytes(s, b"device-cookie-v1")).collect(),
+        }
+    }
+
+    /// HMAC-SHA256 of `value` under the server's bucket key, hex-encoded: the name of a
+    /// rate-limit bucket. Without the secret, a stored name cannot be matched to an email or an
+    /// address, not even by hashing guesses.
+    pub fn keyed_hash(&self, value: &str) -> String {
+        hex::encode(hmac_sha256(&self.bucket_key, value.as_bytes()))
+    }
+
+    /// HMAC-SHA256 of `message` under the current device-cookie key.
+    pub fn device_mac(&self, message: &str) -> [u8; 32] {
+        hmac_sha256(&self.device_keys[0], message.as_bytes())
+    }
+
+    /// Whether `mac` is the HMAC of `message` under the current or a previous device-cookie key
+    /// (compared in constant time).
+    pub fn device_mac_matches(&self, message: &str, mac: &[u8]) -> bool {
+        self.device_keys.iter().any(|key| {
+            <Hmac<Sha256> as Mac>::new_from_slice(key).is_ok_and(|mut check| {
+                check.update(message.as_bytes());
+                check.verify_slice(mac).is_ok()
+            })
+        })
     }
 
     /// Encrypts `plaintext`, bound to `context` (e.g. the event id): it opens only with the same.
@@ -135,6 +172,24 @@ impl SecretBox {
     }
 }
 
+fn derive_bytes(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(b"xclade-auth"), secret);
+    let mut key = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's output limit, so expand cannot fail.
+    let _ = hk.expand(label, &mut key);
+    key
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    // HMAC takes a key of any length: `new_from_slice` cannot fail.
+    <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .map(|mut mac| {
+            mac.update(message);
+            mac.finalize().into_bytes().into()
+        })
+        .unwrap_or_default()
+}
+
 fn derive_key(secret: &[u8]) -> XChaCha20Poly1305 {
     let hk = Hkdf::<Sha256>::new(Some(b"xclade-auth"), secret);
     let mut key = [0u8; 32];
@@ -158,6 +213,22 @@ mod tests {
         assert!(SecretBox::new(b"new secret", &[]).open(&sealed, "evt_1").is_err());
         assert!(old.open(&sealed, "evt_2").is_err(), "bound to its context");
         assert!(old.open("garbage", "evt_1").is_err());
+    }
+
+    #[test]
+    fn keyed_hashes_and_device_macs_need_the_secret() {
+        let a = SecretBox::new(b"secret a", &[]);
+        let b = SecretBox::new(b"secret b", &[b"secret a".to_vec()]);
+        assert_eq!(a.keyed_hash("x"), a.keyed_hash("x"));
+        assert_ne!(a.keyed_hash("x"), b.keyed_hash("x"), "keyed by the current secret");
+        assert_ne!(a.keyed_hash("x"), sha256_hex("x"));
+        assert_eq!(a.keyed_hash("x").len(), 64);
+        let mac = a.device_mac("m");
+        assert!(a.device_mac_matches("m", &mac));
+        assert!(b.device_mac_matches("m", &mac), "a previous secret still opens");
+        assert!(!a.device_mac_matches("n", &mac));
+        assert!(!SecretBox::new(b"secret c", &[]).device_mac_matches("m", &mac));
+        assert_ne!(&a.device_mac("m")[..], &hex::decode(a.keyed_hash("m")).unwrap()[..], "two keys");
     }
 
     #[test]

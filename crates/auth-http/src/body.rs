@@ -22,8 +22,19 @@ impl FromRequest for JsonBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = web::Bytes::from_request(req, payload);
+        // The whole body must arrive within `HTTP_BODY_TIMEOUT` (the head is bounded by actix's
+        // client request timeout): a client that sends a head and then trickles, or stops, gets
+        // a 408 and its connection is closed, instead of holding it for ever.
+        let limit = req.app_data::<web::Data<crate::AppState>>().map(|state| state.settings.body_timeout);
         Box::pin(async move {
-            let bytes = bytes.await.map_err(|e| {
+            let bytes = match limit {
+                Some(limit) => actix_web::rt::time::timeout(limit, bytes).await.map_err(|_| {
+                    log::debug!("request body not received within {limit:?}: 408");
+                    ApiError::request_timeout(limit)
+                })?,
+                None => bytes.await,
+            };
+            let bytes = bytes.map_err(|e| {
                 if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::payload_too_large()
                 } else {
@@ -32,6 +43,13 @@ impl FromRequest for JsonBody {
             })?;
             parse(&bytes)
         })
+    }
+}
+
+impl JsonBody {
+    /// The body `bytes`, parsed as every route parses a JSON body.
+    pub(crate) fn parse(bytes: &[u8]) -> Result<JsonBody, ApiError> {
+        parse(bytes)
     }
 }
 

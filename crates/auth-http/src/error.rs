@@ -62,6 +62,15 @@ impl ApiError {
         )
     }
 
+    /// The body did not arrive within `HTTP_BODY_TIMEOUT` (a slow or stalled client).
+    pub fn request_timeout(limit: std::time::Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("The request body did not arrive within {} ms", limit.as_millis()),
+        )
+    }
+
     /// On `/update`, the JSON form of the 401 says "Invalid token" (as Medusa).
     pub fn on_reset_route(mut self) -> ApiError {
         if self.negotiated {
@@ -128,7 +137,7 @@ impl From<AuthError> for ApiError {
                 log::error!("{}", cause_chain(&err));
                 ApiError {
                     code: Some("api_error"),
-                    ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database_error", "The database is unavailable.")
+                    ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_error", "The database is unavailable.")
                 }
             }
             err @ AuthError::Unexpected(_) => {
@@ -164,6 +173,11 @@ impl ResponseError for ApiError {
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: say so and close (RFC 9110 §15.5.9), rather
+            // than leave the connection to actix's handling of an unread payload.
+            response.force_close();
         }
         if self.negotiated {
             // Made JSON by `negotiate_unauthorized` when the client accepts it.
@@ -235,7 +249,7 @@ mod tests {
             ),
             (
                 AuthError::database(std::io::Error::other("down")),
-                500,
+                503,
                 json!({"code":"api_error","type":"database_error","message":"The database is unavailable."}),
             ),
             (

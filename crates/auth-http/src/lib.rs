@@ -16,6 +16,7 @@ mod responses;
 mod routes;
 mod settings;
 mod state;
+mod tenant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -24,11 +25,12 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App};
 
 pub use error::{cause_chain, ApiError};
-pub use settings::{CookieSettings, HttpSettings, MAX_BODY_BYTES, SESSION_COOKIE};
+pub use settings::{CookieSettings, Credential, HttpSettings, MAX_BODY_BYTES, SESSION_COOKIE};
 pub use state::{AppService, AppState, Readiness};
 
-/// The application: every route (`routes/table.rs`), the JSON 404 and 405, the negotiated 401, the
-/// body limit, the request id and the request metrics. The server adds its own middleware (access
+/// The application: every route (`routes/table.rs`), the tenant of each request (`tenant.rs`),
+/// the JSON 404 and 405, the negotiated 401, the body limit, the request id and the request
+/// metrics. The server adds its own middleware (access
 /// log) around it.
 pub fn app(
     state: AppState,
@@ -41,16 +43,17 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let settings = state.settings.clone();
+    let (settings, tenants) = (state.settings.clone(), state.tenants.clone());
     App::new()
         .app_data(web::Data::from(state.metrics.clone()))
         .app_data(web::Data::new(routes::OpenApiJson(openapi::document_json)))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .wrap(from_fn(tenant::resolve))
         .wrap(ErrorHandlers::new().handler(StatusCode::UNAUTHORIZED, error::negotiate_unauthorized))
         .wrap(from_fn(metrics::observe))
         .wrap(from_fn(request_id::assign))
-        .configure(|cfg| routes::configure(cfg, &settings))
+        .configure(|cfg| routes::configure(cfg, &settings, &tenants))
         .default_service(web::to(routes::not_found))
 }
 

@@ -64,6 +64,27 @@ struct PoolLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// What the identity cache has done since the start (`set_identity_cache`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdentityCacheFigures {
+    pub hits: u64,
+    pub misses: u64,
+    pub invalidations: u64,
+    pub flushes: u64,
+    pub entries: u64,
+    pub serving: bool,
+}
+
 type Collector = Box<dyn Fn(&Metrics) + Send + Sync>;
 
 /// Every metric of the service.
@@ -79,6 +100,12 @@ pub struct Metrics {
     backlog: Family<SinkLabels, Gauge>,
     janitor_deleted: Family<KindLabels, Counter>,
     pool_connections: Family<PoolLabels, Gauge>,
+    tenants: Family<StatusLabels, Gauge>,
+    cache_lookups: Family<OutcomeLabels, Counter>,
+    cache_invalidations: Counter,
+    cache_flushes: Counter,
+    cache_entries: Gauge,
+    cache_serving: Gauge,
     collectors: Mutex<Vec<Collector>>,
 }
 
@@ -114,6 +141,10 @@ impl Metrics {
         let backlog = Family::<SinkLabels, Gauge>::default();
         let janitor_deleted = Family::<KindLabels, Counter>::default();
         let pool_connections = Family::<PoolLabels, Gauge>::default();
+        let tenants = Family::<StatusLabels, Gauge>::default();
+        let cache_lookups = Family::<OutcomeLabels, Counter>::default();
+        let (cache_invalidations, cache_flushes) = (Counter::default(), Counter::default());
+        let (cache_entries, cache_serving) = (Gauge::default(), Gauge::default());
         registry.register(
             "http_requests",
             "HTTP requests answered, by route template, method and status",
@@ -152,6 +183,28 @@ impl Metrics {
             "Database pool connections by state (idle, in_use, max)",
             pool_connections.clone(),
         );
+        registry.register("tenants", "Tenants in the directory, by status (active, disabled)", tenants.clone());
+        registry.register(
+            "identity_cache_lookups",
+            "Identity lookups by outcome: hit (answered from memory) or miss (read from the database)",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "identity_cache_invalidations",
+            "Identities forgotten because they changed (this instance's writes and other instances' notifications)",
+            cache_invalidations.clone(),
+        );
+        registry.register(
+            "identity_cache_flushes",
+            "Times the identity cache was emptied (the change listener's connection failed or came back)",
+            cache_flushes.clone(),
+        );
+        registry.register("identity_cache_entries", "Identities held in memory", cache_entries.clone());
+        registry.register(
+            "identity_cache_serving",
+            "1 while identities are answered from memory; 0 while the change listener cannot hear changes",
+            cache_serving.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -164,6 +217,12 @@ impl Metrics {
             backlog,
             janitor_deleted,
             pool_connections,
+            tenants,
+            cache_lookups,
+            cache_invalidations,
+            cache_flushes,
+            cache_entries,
+            cache_serving,
             collectors: Mutex::new(Vec::new()),
         }
     }
@@ -214,6 +273,28 @@ impl Metrics {
 
     pub fn janitor_deleted(&self, kind: &'static str, count: u64) {
         self.janitor_deleted.get_or_create(&KindLabels { kind }).inc_by(count);
+    }
+
+    /// The tenants by status. No other series has a `tenant` label: the number of tenants has no
+    /// bound, and a label per tenant on every route, method and status would multiply the series
+    /// by it (docs/operations.md).
+    pub fn set_tenants(&self, active: i64, disabled: i64) {
+        for (status, value) in [("active", active), ("disabled", disabled)] {
+            self.tenants.get_or_create(&StatusLabels { status }).set(value);
+        }
+    }
+
+    /// The identity cache's figures, as it counts them (the counters move by the difference).
+    pub fn set_identity_cache(&self, figures: IdentityCacheFigures) {
+        let advance = |counter: &Counter, total: u64| {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        advance(&self.cache_lookups.get_or_create(&OutcomeLabels { outcome: "hit" }), figures.hits);
+        advance(&self.cache_lookups.get_or_create(&OutcomeLabels { outcome: "miss" }), figures.misses);
+        advance(&self.cache_invalidations, figures.invalidations);
+        advance(&self.cache_flushes, figures.flushes);
+        self.cache_entries.set(figures.entries as i64);
+        self.cache_serving.set(i64::from(figures.serving));
     }
 
     pub fn set_pool(&self, idle: i64, in_use: i64, max: i64) {

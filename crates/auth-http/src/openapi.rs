@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document of the API (`GET /openapi.json`), generated from the code. This file
-//! holds the base document (info, tags, security schemes, the shared components) and two rules
-//! applied to every operation (`CommonErrors`): the 400s that the body parser and the
+//! holds the base document (info, servers, tags, security schemes, the shared components) and two
+//! rules applied to every operation (`CommonErrors`): the 400s that the body parser and the
 //! `{actor}`/`{provider}` check give, and `Cache-Control: no-store` on every error. The paths come
 //! from the route table (`routes/table.rs`): each handler's `#[utoipa::path]` attribute and the
 //! schema types beside it (`routes/*.rs`). The error format and the reusable responses are in
@@ -16,12 +16,12 @@ use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, RefOr, Type};
+use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::responses::{
-    error_content, error_example, Conflict, ErrorBody, MethodNotAllowed, NotFound, PayloadTooLarge, ServerError,
-    TooManyRequests, Unauthorized,
+    error_content, error_example, Conflict, DatabaseUnavailable, ErrorBody, MethodNotAllowed, NotFound,
+    PayloadTooLarge, ServerError, TooManyRequests, Unauthorized,
 };
 use crate::routes;
 use crate::settings::SESSION_COOKIE;
@@ -55,15 +55,36 @@ pub fn document() -> Value {
         description = include_str!("openapi.md"),
         license(name = "UNLICENSED"),
     ),
+    servers(
+        (url = "/", description = "The host this document was read from: requests go to the same store \
+            (tenant) as the document."),
+        (url = "https://{tenant}.api.myxclade.com", description = "A store of the Xclade platform, named by the first \
+            label of the host (the deployment's `TENANT_HOST_SUFFIX`, here `.api.myxclade.com`). A host that names \
+            no active tenant answers 404 on every path but `/health`, `/ready` and `/metrics`.",
+            variables(("tenant" = (default = "default", description = "The tenant's name: a lowercase DNS label \
+                of 1 to 63 letters, digits and hyphens. `default` is the store that holds everything written \
+                before tenancy.")))),
+    ),
     components(
         schemas(ErrorBody),
-        responses(Unauthorized, PayloadTooLarge, Conflict, TooManyRequests, ServerError, NotFound, MethodNotAllowed),
+        responses(
+            Unauthorized,
+            PayloadTooLarge,
+            Conflict,
+            TooManyRequests,
+            ServerError,
+            DatabaseUnavailable,
+            NotFound,
+            MethodNotAllowed
+        ),
     ),
     tags(
         (name = "auth", description = "Credentials: register, log in, reset and change a password. \
             `{actor}` is one of `ACTOR_TYPES` (default `customer`, `user`), `{provider}` is `emailpass`."),
         (name = "session", description = "Tokens and cookie sessions: refresh, open and end a session, log out everywhere."),
         (name = "store", description = "The storefront customer of the caller (actor type `customer`)."),
+        (name = "keys", description = "For the services that verify the tenant's tokens: its public keys (JWKS), \
+            its issuer metadata, and introspection for a revocation before `exp`."),
         (name = "operations", description = "Probes for load balancers and orchestrators, on this port and on the \
             admin listener (`ADMIN_HOST:ADMIN_PORT`, loopback port 9001 by default); the metrics, on the admin \
             listener only unless `METRICS_ON_PUBLIC_PORT=true`."),
@@ -120,7 +141,8 @@ impl Modify for SecuritySchemes {
 /// Rules that hold for every operation, applied to the document so that no handler can forget
 /// them: the 400s of the body parser (`body.rs`) on operations with a body, the 400s of the
 /// `{actor}`/`{provider}` check on operations with those parameters, `Cache-Control: no-store`
-/// on every error (`error.rs`), and `x-request-id` on every response (`request_id.rs`).
+/// on every error (`error.rs`), the 503 `database_error` beside the 500 of every operation that
+/// reads the database, and `x-request-id` on every response (`request_id.rs`).
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -154,6 +176,11 @@ impl Modify for CommonErrors {
                     ));
                 }
                 let responses = &mut operation.responses.responses;
+                // Static files and the metrics read no database.
+                let reads_database = !path.starts_with("/docs/") && path != "/metrics";
+                if reads_database && responses.contains_key("500") && !responses.contains_key("503") {
+                    responses.insert("503".to_string(), RefOr::Ref(Ref::from_response_name("DatabaseUnavailable")));
+                }
                 if !examples.is_empty() {
                     let entry = responses.entry("400".to_string()).or_insert_with(|| {
                         ResponseBuilder::new().description("The request is refused; nothing changed.").build().into()
@@ -297,6 +324,8 @@ mod tests {
                             assert!(doc["components"]["responses"].get(name).is_some(), "{place}: {target} is missing");
                         }
                         None if status.as_str() >= "400" => assert_error_examples(&place, response),
+                        // Not Modified has no body by definition.
+                        None if status == "304" => {}
                         None => assert!(response["content"].is_object(), "{place}: no content"),
                     }
                 }

@@ -1,5 +1,5 @@
 //! The response bodies that several routes share, and their OpenAPI descriptions: the error body
-//! (`ErrorBody`) and the reusable error responses (401, 409, 413, 429, 500, and the 404 and 405 of
+//! (`ErrorBody`) and the reusable error responses (401, 409, 413, 429, 500, 503, and the 404 and 405 of
 //! the route table), the token and success bodies. The routes and the document (`openapi`) both
 //! import them from here, so imports run one way: routes → responses ← openapi.
 
@@ -22,8 +22,8 @@ use crate::settings::MAX_BODY_BYTES;
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ErrorBody {
-    /// Only on 409 (`unknown_error`), 422 (`invalid_request_error`) and 500 (`api_error`,
-    /// `unknown_error`).
+    /// Only on 409 (`unknown_error`), 422 (`invalid_request_error`), 500 (`unknown_error`) and 503
+    /// (`api_error`).
     #[schema(nullable = false)]
     code: Option<ErrorCode>,
     /// What went wrong, by kind.
@@ -202,21 +202,42 @@ impl<'r> ToResponse<'r> for ServerError {
         (
             "ServerError",
             ResponseBuilder::new()
-                .description("The database is unreachable or failing, or something unexpected happened (logged once with its cause).")
+                .description("Something unexpected happened (logged once with its cause).")
                 .content(
                     "application/json",
-                    error_content(&[
-                        (
-                            "database",
-                            "Database unavailable",
-                            json!({"code": "api_error", "type": "database_error", "message": "The database is unavailable."}),
-                        ),
-                        (
-                            "unknown",
-                            "Anything else",
-                            json!({"code": "unknown_error", "type": "unknown_error", "message": UNKNOWN_ERROR}),
-                        ),
-                    ]),
+                    error_content(&[(
+                        "unknown",
+                        "Anything unexpected",
+                        json!({"code": "unknown_error", "type": "unknown_error", "message": UNKNOWN_ERROR}),
+                    )]),
+                )
+                .build()
+                .into(),
+        )
+    }
+}
+
+/// The database is unreachable or failing: the 503 that every operation with a 500 may also
+/// answer (added to each by `openapi.rs`'s `CommonErrors`).
+pub(crate) struct DatabaseUnavailable;
+
+impl<'r> ToResponse<'r> for DatabaseUnavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "DatabaseUnavailable",
+            ResponseBuilder::new()
+                .description(
+                    "The database is unreachable or failing (PostgreSQL restarting, a full disk under SQLite). \
+                     The request may be retried; only when the connection broke while a write was committing \
+                     may that write have happened. Logged once with its cause.",
+                )
+                .content(
+                    "application/json",
+                    error_content(&[(
+                        "database",
+                        "Database unavailable",
+                        json!({"code": "api_error", "type": "database_error", "message": "The database is unavailable."}),
+                    )]),
                 )
                 .build()
                 .into(),
@@ -287,6 +308,29 @@ pub(crate) struct TokenResponse {
 /// `{"token": ...}`, never cached.
 pub(crate) fn token_response(token: String) -> HttpResponse {
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(TokenResponse { token })
+}
+
+/// Where to send the browser to sign in with another provider.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LocationResponse {
+    /// The provider's authorization URL, with `state`, PKCE `code_challenge` (S256) and, for
+    /// OpenID Connect, `nonce`. Valid for 10 minutes, once.
+    #[schema(example = "https://accounts.google.com/o/oauth2/v2/auth?response_type=code&client_id=...&state=...")]
+    location: String,
+}
+
+/// `{"location": ...}`, never cached (its `state` is single use).
+pub(crate) fn location_response(location: String) -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(LocationResponse { location })
+}
+
+/// The answer of login: a token (`emailpass`) or a location (the other providers).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum LoginResponse {
+    Token(TokenResponse),
+    Location(LocationResponse),
 }
 
 /// `{"success": true}`.

@@ -57,7 +57,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
             readiness: None,
-            tenants: Arc::new(SingleTenant),
+            tenants: Arc::new(SingleTenant::default()),
             hashing: Arc::new(Semaphore::new(hash_concurrency.max(1))),
             hash_pool: Arc::new(hashing::HashPool::new(hash_concurrency.max(1))),
             database: None,
@@ -115,6 +115,16 @@ impl AppState {
             Some(turns) => Some(turns.acquire().await.map_err(|e| AuthError::unexpected("database queue", e))?),
             None => None,
         };
+        self.outbound(use_case).await
+    }
+
+    /// Runs a use case that calls an identity provider (and not the database) on the blocking
+    /// pool, without taking a database turn: a slow provider never holds back database work.
+    pub async fn outbound<T, F>(&self, use_case: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppService) -> Result<T, AuthError> + Send + 'static,
+    {
         let service = self.service.clone();
         let id = request_id::current();
         match web::block(move || request_id::on_this_thread(id, || use_case(&service))).await {

@@ -15,6 +15,8 @@ use auth_domain::delivery::{Dispatcher, PassReport};
 use auth_domain::ports::{EventWaker, SystemClock};
 use auth_store_diesel::DieselStore;
 
+use crate::resets::ResetWorker;
+
 pub type ServerDispatcher = Dispatcher<DieselStore, SystemClock>;
 
 /// Wakes the loop; a wake while a pass runs is kept for the next one. `stop` ends the loop
@@ -45,16 +47,28 @@ impl Wake {
 
 /// Spawns the loop on the current actix system; it ends after `wake.stop()` (or with the
 /// system). `on_pass` sees every pass's report (the metrics count it).
+///
+/// Each pass starts with the reset worker's (`resets`): the reset requests waiting are fulfilled,
+/// then the events (theirs included) delivered.
 pub fn spawn(
     dispatcher: Arc<ServerDispatcher>,
+    resets: Arc<ResetWorker>,
     wake: Arc<Wake>,
     poll: Duration,
     on_pass: impl Fn(&PassReport) + 'static,
 ) -> JoinHandle<()> {
     actix_web::rt::spawn(async move {
         while !wake.stopping() {
-            let (pass, waker) = (dispatcher.clone(), wake.clone());
-            match web::block(move || pass.run_pass_while(|| !waker.stopping())).await {
+            let (pass, waker, resets) = (dispatcher.clone(), wake.clone(), resets.clone());
+            let run = move || {
+                match resets.run_pass() {
+                    Ok(0) => {}
+                    Ok(n) => log::debug!("reset worker: {n} request(s) fulfilled"),
+                    Err(e) => log::warn!("reset worker pass failed: {}", auth_http::cause_chain(&e)),
+                }
+                pass.run_pass_while(|| !waker.stopping())
+            };
+            match web::block(run).await {
                 Ok(Ok(report)) if !report.is_empty() => {
                     log::debug!("dispatcher pass: {report:?}");
                     on_pass(&report);

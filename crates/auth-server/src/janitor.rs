@@ -54,11 +54,12 @@ pub fn spawn(janitor: Arc<ServerJanitor>, interval: Duration, on_pass: OnPurge) 
                     if !report.is_empty() {
                         log::info!(
                             "janitor deleted {} expired reset tokens, {} expired sessions, {} settled events, \
-                             {} idle rate-limit buckets",
+                             {} idle rate-limit buckets, {} expired pending sign-ins",
                             report.reset_tokens,
                             report.sessions,
                             report.events,
-                            report.rate_limits
+                            report.rate_limits,
+                            report.oauth_states
                         );
                     }
                     on_pass(&report);

@@ -5,8 +5,11 @@ pub mod cli;
 pub mod config;
 pub mod dispatcher;
 pub mod janitor;
+pub mod oauth_http;
+pub mod resets;
 pub mod secrets;
 pub mod sinks;
+pub mod tenants;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -18,20 +21,22 @@ use chrono::Duration;
 
 use actix_web::cookie::SameSite;
 use auth_domain::delivery::{DispatchSettings, Dispatcher, PassReport};
-use auth_domain::password::{PasswordHasher, PasswordPolicy};
-use auth_domain::ports::{AuthStore, Clock, PurgeReport, SystemClock};
+use auth_domain::password::PasswordHasher;
+use auth_domain::ports::{AuthStore, Clock, DirectoryStore, PurgeReport, SystemClock};
 use auth_domain::ratelimit::{InMemoryRateLimiter, RateLimiter, Unlimited};
 use auth_domain::secret::SecretBox;
 use auth_domain::service::{AuthService, AuthSettings};
-use auth_domain::tenant::{SingleTenant, TenantDirectory};
+use auth_domain::tenant::TenantDirectory;
 use auth_domain::token::{TokenCodec, TokenSettings};
 use auth_domain::AuthError;
-use auth_http::metrics::Metrics;
+use auth_http::metrics::{IdentityCacheFigures, Metrics};
 use auth_http::{AppService, AppState, CookieSettings, HttpSettings, Readiness};
-use auth_store_diesel::{DieselStore, PoolSettings};
+use auth_store_diesel::cache::IdentityCacheSettings;
+use auth_store_diesel::{DieselStore, ListenerHandle, PoolSettings};
 
 use crate::config::sessions::CookieSameSite;
 use crate::config::Config;
+use crate::tenants::{CachedDirectory, SettingsReader};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +47,8 @@ pub enum StartError {
     Auth(#[from] AuthError),
     #[error("{0}: {1}")]
     Io(String, #[source] std::io::Error),
+    #[error("import: {0}")]
+    Import(String),
 }
 
 /// The access log format: the path without the query string (which may carry tokens), and the
@@ -99,9 +106,9 @@ pub struct Composed {
     pub store: DieselStore,
     /// Deletes what expired; run by `janitor::spawn`.
     pub janitor: Arc<janitor::ServerJanitor>,
-    /// Which tenant a request (or a CLI command) is for: one tenant, `default`, until tenancy is
-    /// built.
-    pub tenants: Arc<dyn TenantDirectory>,
+    /// Which tenant a request (or a CLI command) is for: every tenant, cached
+    /// (`tenants::CachedDirectory`); `run_until_stopped` keeps it current.
+    pub tenants: Arc<CachedDirectory>,
 }
 
 impl std::fmt::Debug for Composed {
@@ -114,6 +121,16 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     if config.tokens.bcrypt_cost < 10 {
         log::warn!("BCRYPT_COST={} is below 10: for tests only, never in production", config.tokens.bcrypt_cost);
     }
+    if let Some(medusa) = &config.tokens.medusa_jwt_secret {
+        // Medusa's development default is `supersecret`: whoever knows the secret can mint
+        // tokens that refresh exchanges, for every imported account.
+        if medusa.0.len() < 32 {
+            log::warn!(
+                "MEDUSA_JWT_SECRET is shorter than 32 bytes: anyone who guesses it gets a token for any imported \
+                 account on refresh; close the migration window (unset it) as soon as you can"
+            );
+        }
+    }
     let secret = secrets::jwt_secret(config)?;
     let store = open_store(config)?;
     if config.server.migrate_on_start {
@@ -121,7 +138,13 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
     } else if store.pending_migrations()? > 0 {
         log::warn!("migrations are pending and MIGRATE_ON_START=false: run `xclade-auth migrate`");
     }
-    let previous: Vec<Vec<u8>> = config.tokens.jwt_secret_previous.iter().map(|s| s.0.clone()).collect();
+    let store = match config.server.identity_cache_size {
+        0 => store,
+        capacity => {
+            store.with_identity_cache(IdentityCacheSettings { capacity, ttl: config.server.identity_cache_ttl })
+        }
+    };
+    let previous = secrets::previous_secrets(config);
     let tokens = TokenCodec::new(TokenSettings {
         secret: secret.0.clone(),
         previous_secrets: previous.clone(),
@@ -129,15 +152,26 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         leeway: to_chrono(config.tokens.jwt_leeway),
     });
     let secret_box = SecretBox::new(&secret.0, &previous);
-    let sinks = sinks::from_config(config)?;
+    let reader = SettingsReader::new(config.clone(), sinks::names(config), secret_box.clone());
+    let tenants = Arc::new(CachedDirectory::new(
+        Arc::new(store.clone()) as Arc<dyn DirectoryStore>,
+        reader,
+        config.tenants.host_suffix.clone(),
+    ));
+    match tenants.refresh() {
+        Ok(_) => {}
+        // Not migrated yet (`MIGRATE_ON_START=false`): no tenant is served, and `/ready` says
+        // why, until `xclade-auth migrate` has run and the directory's refresh reads them.
+        Err(e) if !config.server.migrate_on_start => log::warn!("tenant directory: cannot read it yet ({e})"),
+        Err(e) => return Err(e.into()),
+    }
+    match &config.tenants.host_suffix {
+        Some(suffix) => log::info!("tenants: {{tenant}}{suffix} is the tenant's; other hosts answer 404"),
+        None => log::info!("tenants: every request is the tenant `default` (TENANT_HOST_SUFFIX is unset)"),
+    }
+    let sinks = sinks::from_config(config, tenants.clone())?;
     let settings = AuthSettings {
-        actor_types: config.tokens.actor_types.clone(),
-        password_policy: PasswordPolicy {
-            min_length: config.tokens.password_min_length,
-            min_strength: config.tokens.password_min_strength,
-        },
         reset_ttl: Duration::minutes(15),
-        event_sinks: sinks.iter().map(|s| s.name().to_string()).collect(),
         session_ttl: to_chrono(config.sessions.ttl),
         limits: config.limits.buckets.clone(),
     };
@@ -173,8 +207,10 @@ pub fn compose(config: &Config) -> Result<Composed, StartError> {
         (true, None) => Arc::new(InMemoryRateLimiter::default()),
     };
     let janitor = Arc::new(janitor::from_config(store_handle.clone(), limiter.clone(), config));
-    let service = service.with_event_waker(wake.clone()).with_rate_limiter(limiter);
-    let tenants: Arc<dyn TenantDirectory> = Arc::new(SingleTenant);
+    let provider_http = oauth_http::UreqProviderHttp::new(config.oauth.http_timeout)
+        .map_err(|e| auth_domain::AuthError::Unexpected(format!("the HTTP client for identity providers: {e}")))?;
+    let service =
+        service.with_event_waker(wake.clone()).with_rate_limiter(limiter).with_provider_http(Arc::new(provider_http));
     Ok(Composed { service: Arc::new(service), dispatcher, wake, store: store_handle, janitor, tenants })
 }
 
@@ -186,9 +222,12 @@ pub struct Application {
     /// The admin listener on `ADMIN_HOST:ADMIN_PORT` (metrics, probes); `None` with `ADMIN_PORT=off`.
     admin: Option<Server>,
     dispatcher: Arc<dispatcher::ServerDispatcher>,
+    resets: Arc<resets::ResetWorker>,
     wake: Arc<dispatcher::Wake>,
     janitor: Arc<janitor::ServerJanitor>,
     metrics: Arc<Metrics>,
+    /// The change listener (PostgreSQL); it stops when the application is dropped.
+    _listener: Option<ListenerHandle>,
     config: Config,
 }
 
@@ -249,13 +288,48 @@ impl Application {
     pub fn build(config: Config) -> Result<Application, StartError> {
         let Composed { service, dispatcher, wake, store, janitor, tenants } = compose(&config)?;
         let metrics = Arc::new(Metrics::new());
-        metrics.add_collector(store_collector(store.clone(), service.settings().event_sinks.clone()));
+        metrics.add_collector(store_collector(store.clone(), sinks::names(&config)));
+        let gauge = tenants.clone();
+        metrics.add_collector(move |metrics: &Metrics| {
+            let (active, disabled) = gauge.counts();
+            metrics.set_tenants(active as i64, disabled as i64);
+        });
+        CachedDirectory::spawn_refresh(&tenants, config.tenants.refresh_interval);
+        if let Some(cache) = store.identity_cache().cloned() {
+            metrics.add_collector(move |metrics: &Metrics| {
+                let s = cache.stats();
+                metrics.set_identity_cache(IdentityCacheFigures {
+                    hits: s.hits,
+                    misses: s.misses,
+                    invalidations: s.invalidations,
+                    flushes: s.flushes,
+                    entries: s.entries,
+                    serving: s.serving,
+                });
+            });
+        }
+        // What another instance or the CLI changes reaches this one when its transaction commits
+        // (PostgreSQL's notifications): the identity cache forgets it, and the directory's refresh
+        // thread is woken (the listener never waits on the database itself, so a busy pool cannot
+        // hold back the identities it has yet to forget).
+        let directory = Arc::downgrade(&tenants);
+        let change_listener = store.listen(Box::new(move || {
+            if let Some(directory) = directory.upgrade() {
+                directory.wake();
+            }
+        }))?;
+        let resets = Arc::new(resets::ResetWorker {
+            service: service.clone(),
+            tenants: tenants.clone() as Arc<dyn TenantDirectory>,
+            lease: to_chrono(config.events.lease),
+            delay: to_chrono(config.events.reset_request_delay),
+        });
         let readiness = StoreReadiness { store: store.clone(), migrate_on_start: config.server.migrate_on_start };
         let state = AppState::new(service, http_settings(&config), config.tokens.hash_concurrency)
             .with_metrics(metrics.clone())
             .with_database_concurrency(config.server.database_pool_size as usize)
             .with_readiness(Arc::new(readiness))
-            .with_tenant_directory(tenants);
+            .with_tenant_directory(tenants as Arc<dyn TenantDirectory>);
         let shutdown_secs = config.server.shutdown_timeout.as_secs();
         // Both listeners are bound before either serves, so a port in use stops the start cleanly.
         let (listener, port) = bind("HOST:PORT", &config.server.host, config.server.port)?;
@@ -271,6 +345,13 @@ impl Application {
             // A client that closes its connection has gone: its request is dropped (a login
             // waiting for a hashing permit never hashes) instead of being served to no one.
             .h1_allow_half_closed(false)
+            // Slow clients (docs/operations.md): the head within HTTP_HEAD_TIMEOUT (the body
+            // within HTTP_BODY_TIMEOUT is the body extractor's), an idle kept-alive connection
+            // closed after HTTP_KEEP_ALIVE, at most HTTP_MAX_CONNECTIONS per worker (more wait
+            // in the listen backlog, not in memory).
+            .client_request_timeout(config.server.http_head_timeout)
+            .keep_alive(config.server.http_keep_alive)
+            .max_connections(config.server.http_max_connections)
             .listen(listener)
             .map_err(|e| StartError::Io("listening".into(), e))?
             .run();
@@ -305,7 +386,19 @@ impl Application {
         }
         // Last: the line that says the service is up (the test harness waits for it).
         log::info!("listening on http://{}:{port}", config.server.host);
-        Ok(Application { port, admin_port, server, admin, dispatcher, wake, janitor, metrics, config })
+        Ok(Application {
+            port,
+            admin_port,
+            server,
+            admin,
+            dispatcher,
+            resets,
+            wake,
+            janitor,
+            metrics,
+            _listener: change_listener,
+            config,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -335,8 +428,13 @@ impl Application {
                 metrics.delivered(sink, outcome, *n as u64);
             }
         };
-        let dispatcher =
-            dispatcher::spawn(self.dispatcher, self.wake.clone(), self.config.events.poll_interval, on_pass);
+        let dispatcher = dispatcher::spawn(
+            self.dispatcher,
+            self.resets,
+            self.wake.clone(),
+            self.config.events.poll_interval,
+            on_pass,
+        );
         let metrics = self.metrics.clone();
         let on_purge = Arc::new(move |report: &PurgeReport| {
             let kinds = [
@@ -344,6 +442,7 @@ impl Application {
                 ("sessions", report.sessions),
                 ("events", report.events),
                 ("rate_limits", report.rate_limits),
+                ("oauth_states", report.oauth_states),
             ];
             for (kind, n) in kinds {
                 metrics.janitor_deleted(kind, n as u64);
@@ -386,14 +485,14 @@ fn http_settings(config: &Config) -> HttpSettings {
             },
             ttl: config.sessions.ttl,
         },
-        publishable_keys: config.sessions.store_publishable_keys.clone(),
-        auth_cors: config.sessions.auth_cors.clone(),
-        store_cors: config.sessions.store_cors.clone(),
         trusted_proxies: config.limits.trusted_proxies.clone(),
+        jwks_max_age: config.keys.jwks_max_age,
+        introspection_secret: config.keys.introspection_secret.as_ref().map(|s| auth_http::Credential(s.0.clone())),
         public_metrics: config.server.metrics_on_public_port,
+        body_timeout: config.server.http_body_timeout,
     }
 }
 
-fn to_chrono(d: std::time::Duration) -> Duration {
+pub(crate) fn to_chrono(d: std::time::Duration) -> Duration {
     Duration::from_std(d).unwrap_or(Duration::MAX)
 }

@@ -38,6 +38,19 @@ pub fn jwt_secret(config: &Config) -> Result<Secret, StartError> {
     Ok(Secret(generated.into_bytes()))
 }
 
+/// What seals the secrets kept in the database (reset tokens awaiting delivery, tenants' secret
+/// settings, signing keys' private halves): keys derived from `JWT_SECRET`, opening with the
+/// previous secrets too.
+pub fn secret_box(config: &Config) -> Result<auth_domain::secret::SecretBox, StartError> {
+    let secret = jwt_secret(config)?;
+    Ok(auth_domain::secret::SecretBox::new(&secret.0, &previous_secrets(config)))
+}
+
+/// `JWT_SECRET_PREVIOUS`, as bytes.
+pub fn previous_secrets(config: &Config) -> Vec<Vec<u8>> {
+    config.tokens.jwt_secret_previous.iter().map(|s| s.0.clone()).collect()
+}
+
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -19,7 +19,7 @@ impl CustomerStore for DieselStore {
         let mut conn = self.conn()?;
         let tenant = tenant.as_str();
         let row = CustomerRow::new(tenant, new);
-        write_tx(&mut conn, |c| {
+        let created = write_tx(&mut conn, |c| {
             let identity = auth_identity::table
                 .filter(auth_identity::id.eq(auth_identity_id))
                 .filter(auth_identity::tenant_id.eq(tenant));
@@ -39,7 +39,9 @@ impl CustomerStore for DieselStore {
                 .set(auth_identity::app_metadata.eq(serde_json::Value::Object(app_metadata).to_string()))
                 .execute(c)?;
             Ok(())
-        })
+        });
+        self.forget_identity(tenant, auth_identity_id);
+        created
     }
 
     fn find_customer(&self, tenant: &TenantId, id: &str) -> Result<Option<Customer>, AuthError> {

@@ -10,7 +10,7 @@ use auth_domain::ports::IdentityStore;
 use auth_domain::secret::HashedToken;
 use auth_domain::{AuthError, TokenRejection};
 
-use crate::connection::DbConnection;
+use crate::connection::{per_backend, DbConnection};
 use crate::rows::{
     identity_columns, identity_record, naive, password_metadata, AuthIdentityRow, DeliveryRow, EventRow,
     IdentityColumns, ProviderIdentityRow, ResetTokenRow,
@@ -18,17 +18,6 @@ use crate::rows::{
 use crate::schema::{auth_identity, auth_session, password_reset_token, provider_identity};
 use crate::tx::{db_error, write_tx, TxError};
 use crate::DieselStore;
-
-/// Runs `$body` with `$c` bound to the backend's own connection, for the statements diesel
-/// cannot express over the multi-backend connection (upserts).
-macro_rules! per_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            DbConnection::Postgresql($c) => $body,
-            DbConnection::Sqlite($c) => $body,
-        }
-    };
-}
 
 /// The identities of `tenant` through their `provider` identity, as `IdentityColumns`, with
 /// one more condition. A macro, not a function returning a boxed query: diesel keeps a prepared
@@ -56,9 +45,67 @@ impl DieselStore {
         let mut conn = self.conn()?;
         query.get_result::<IdentityColumns>(&mut *conn).optional().map_err(db_error)?.map(identity_record).transpose()
     }
+
+    /// Forgets, from the identity cache, the identity that owns the provider identity
+    /// `provider_identity_id` (after a write that named only the latter).
+    pub(crate) fn forget_owner_of(&self, tenant: &TenantId, provider_identity_id: &str) -> Result<(), AuthError> {
+        if self.identity_cache().is_none() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        let owner = provider_identity::table
+            .filter(provider_identity::id.eq(provider_identity_id))
+            .filter(provider_identity::tenant_id.eq(tenant.as_str()))
+            .select(provider_identity::auth_identity_id)
+            .get_result::<String>(&mut *conn)
+            .optional()
+            .map_err(db_error)?;
+        if let Some(owner) = owner {
+            self.forget_identity(tenant.as_str(), &owner);
+        }
+        Ok(())
+    }
+}
+
+/// Inserts an auth identity and its provider identity, inside the caller's transaction.
+pub(crate) fn insert_identity(
+    conn: &mut DbConnection,
+    identity: &AuthIdentityRow<'_>,
+    account: &ProviderIdentityRow<'_>,
+) -> QueryResult<()> {
+    diesel::insert_into(auth_identity::table).values(identity).execute(conn)?;
+    diesel::insert_into(provider_identity::table).values(account).execute(conn)?;
+    Ok(())
 }
 
 /// Writes an event and one pending delivery per sink, inside the caller's transaction.
+/// Stores `token` as the one live reset token of its provider identity, replacing any earlier
+/// one (inside the caller's transaction).
+pub(crate) fn put_reset_token(conn: &mut DbConnection, tenant: &TenantId, token: &NewResetToken) -> QueryResult<()> {
+    use password_reset_token::dsl as t;
+    let row = ResetTokenRow {
+        id: &token.id,
+        tenant_id: tenant.as_str(),
+        provider_identity_id: &token.provider_identity_id,
+        token_hash: token.token_hash.as_str(),
+        expires_at: naive(token.expires_at),
+        created_at: naive(token.created_at),
+    };
+    let replace = (
+        t::id.eq(row.id),
+        t::token_hash.eq(row.token_hash),
+        t::expires_at.eq(row.expires_at),
+        t::created_at.eq(row.created_at),
+    );
+    per_backend!(conn, inner => diesel::insert_into(t::password_reset_token)
+        .values(&row)
+        .on_conflict(t::provider_identity_id)
+        .do_update()
+        .set(replace)
+        .execute(inner))?;
+    Ok(())
+}
+
 pub(crate) fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResult<()> {
     let ev = &new.event;
     diesel::insert_into(crate::schema::event::table)
@@ -100,7 +147,22 @@ impl IdentityStore for DieselStore {
         provider: &AuthProvider,
         auth_identity_id: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
-        self.first_identity(identities!(tenant.as_str(), provider.as_str(), auth_identity::id.eq(auth_identity_id)))
+        let load = || {
+            self.first_identity(identities!(tenant.as_str(), provider.as_str(), auth_identity::id.eq(auth_identity_id)))
+        };
+        match self.identity_cache() {
+            Some(cache) => cache.get_or_load(tenant, provider, auth_identity_id, load),
+            None => load(),
+        }
+    }
+
+    fn find_by_id_in_memory(
+        &self,
+        tenant: &TenantId,
+        provider: &AuthProvider,
+        auth_identity_id: &str,
+    ) -> Option<IdentityRecord> {
+        self.identity_cache()?.peek(tenant, provider, auth_identity_id)
     }
 
     fn create_identity(&self, tenant: &TenantId, n: &NewIdentity) -> Result<(), AuthError> {
@@ -108,33 +170,27 @@ impl IdentityStore for DieselStore {
         let now = naive(n.created_at);
         let metadata = password_metadata(&n.password_hash);
         let app_metadata = serde_json::Value::Object(n.app_metadata.clone()).to_string();
-        write_tx(&mut conn, |c| {
-            diesel::insert_into(auth_identity::table)
-                .values(AuthIdentityRow {
-                    id: &n.auth_identity_id,
-                    tenant_id: tenant.as_str(),
-                    app_metadata: &app_metadata,
-                    security_stamp: &n.security_stamp,
-                    created_at: now,
-                    updated_at: now,
-                })
-                .execute(c)?;
-            diesel::insert_into(provider_identity::table)
-                .values(ProviderIdentityRow {
-                    id: &n.provider_identity_id,
-                    tenant_id: tenant.as_str(),
-                    auth_identity_id: &n.auth_identity_id,
-                    provider: n.provider.as_str(),
-                    entity_id: &n.entity_id,
-                    entity_key: n.entity_key.as_str(),
-                    provider_metadata: &metadata,
-                    user_metadata: "{}",
-                    created_at: now,
-                    updated_at: now,
-                })
-                .execute(c)?;
-            Ok(())
-        })
+        let identity = AuthIdentityRow {
+            id: &n.auth_identity_id,
+            tenant_id: tenant.as_str(),
+            app_metadata: &app_metadata,
+            security_stamp: &n.security_stamp,
+            created_at: now,
+            updated_at: now,
+        };
+        let account = ProviderIdentityRow {
+            id: &n.provider_identity_id,
+            tenant_id: tenant.as_str(),
+            auth_identity_id: &n.auth_identity_id,
+            provider: n.provider.as_str(),
+            entity_id: &n.entity_id,
+            entity_key: n.entity_key.as_str(),
+            provider_metadata: &metadata,
+            user_metadata: "{}",
+            created_at: now,
+            updated_at: now,
+        };
+        write_tx(&mut conn, |c| Ok(insert_identity(c, &identity, &account)?))
     }
 
     fn replace_password_hash_if(
@@ -158,33 +214,17 @@ impl IdentityStore for DieselStore {
         ))
         .execute(&mut *conn)
         .map_err(db_error)?;
+        drop(conn);
+        if updated == 1 {
+            self.forget_owner_of(tenant, provider_identity_id)?;
+        }
         Ok(updated == 1)
     }
 
     fn store_reset_token(&self, tenant: &TenantId, token: &NewResetToken, event: &NewEvent) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
-        let row = ResetTokenRow {
-            id: &token.id,
-            tenant_id: tenant.as_str(),
-            provider_identity_id: &token.provider_identity_id,
-            token_hash: token.token_hash.as_str(),
-            expires_at: naive(token.expires_at),
-            created_at: naive(token.created_at),
-        };
         write_tx(&mut conn, |c| {
-            use password_reset_token::dsl as t;
-            let replace = (
-                t::id.eq(row.id),
-                t::token_hash.eq(row.token_hash),
-                t::expires_at.eq(row.expires_at),
-                t::created_at.eq(row.created_at),
-            );
-            per_backend!(c, inner => diesel::insert_into(t::password_reset_token)
-                .values(&row)
-                .on_conflict(t::provider_identity_id)
-                .do_update()
-                .set(replace)
-                .execute(inner))?;
+            put_reset_token(c, tenant, token)?;
             insert_event(c, event)?;
             Ok(())
         })
@@ -218,7 +258,7 @@ impl IdentityStore for DieselStore {
     ) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
         let now = naive(done.now);
-        write_tx(&mut conn, |c| {
+        let done_tx = write_tx(&mut conn, |c| {
             let consumed = diesel::delete(
                 password_reset_token::table
                     .filter(password_reset_token::token_hash.eq(done.token_hash.as_str()))
@@ -239,7 +279,9 @@ impl IdentityStore for DieselStore {
             set_stamp_and_end_sessions(c, &done.auth_identity_id, &done.new_security_stamp, now)?;
             insert_event(c, event)?;
             Ok(())
-        })
+        });
+        self.forget_identity(tenant.as_str(), &done.auth_identity_id);
+        done_tx
     }
 
     fn revoke_all(
@@ -250,7 +292,7 @@ impl IdentityStore for DieselStore {
         now: DateTime<Utc>,
     ) -> Result<(), AuthError> {
         let mut conn = self.conn()?;
-        write_tx(&mut conn, |c| {
+        let revoked = write_tx(&mut conn, |c| {
             let found = diesel::update(
                 auth_identity::table
                     .filter(auth_identity::id.eq(auth_identity_id))
@@ -263,13 +305,15 @@ impl IdentityStore for DieselStore {
             }
             set_stamp_and_end_sessions(c, auth_identity_id, new_stamp, naive(now))?;
             Ok(())
-        })
+        });
+        self.forget_identity(tenant.as_str(), auth_identity_id);
+        revoked
     }
 
     fn change_password(&self, tenant: &TenantId, change: &PasswordChange, event: &NewEvent) -> Result<bool, AuthError> {
         let mut conn = self.conn()?;
         let now = naive(change.now);
-        write_tx(&mut conn, |c| {
+        let changed = write_tx(&mut conn, |c| {
             let swapped = diesel::update(
                 provider_identity::table
                     .filter(provider_identity::id.eq(&change.provider_identity_id))
@@ -287,7 +331,9 @@ impl IdentityStore for DieselStore {
             set_stamp_and_end_sessions(c, &change.auth_identity_id, &change.new_security_stamp, now)?;
             insert_event(c, event)?;
             Ok(true)
-        })
+        });
+        self.forget_identity(tenant.as_str(), &change.auth_identity_id);
+        changed
     }
 }
 

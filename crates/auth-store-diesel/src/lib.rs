@@ -1,31 +1,46 @@
 //! The storage adapter: diesel + r2d2 over PostgreSQL (production, several instances) and an
 //! embedded SQLite file (the zero-configuration default). Implements the domain's
-//! `IdentityStore`, `EventOutbox` and `Housekeeping` ports; migrations are embedded.
+//! `IdentityStore`, `SessionStore`, `CustomerStore`, `OAuthStore`, `EventOutbox`, `Housekeeping`,
+//! `TenantStore`, `KeyStore` (the tenants' signing keys) and `ImportStore` ports, and reads a
+//! Medusa database for the import (`medusa`); migrations are embedded. The identities that
+//! authenticated requests read can be kept in memory (`cache`), kept current on PostgreSQL by a
+//! listener of the database's change notifications (`listen`).
 
+pub mod cache;
 mod connection;
 mod customer;
 mod identity;
+mod import;
 mod janitor;
+mod keys;
+mod listen;
+pub mod medusa;
 mod migrate;
+mod oauth;
 mod outbox;
 mod ratelimit;
+mod reset_request;
 mod rows;
 mod schema;
 mod session;
+mod tenant;
 pub mod testing;
 mod tx;
 
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 
 use auth_domain::AuthError;
 
+use cache::{IdentityCache, IdentityCacheSettings};
 use connection::{path_str, Manager};
 pub use connection::{DatabaseUrl, DbConnection, DbPool};
+use listen::ListenerTargets;
 pub use ratelimit::PgRateLimiter;
 use tx::db_error;
 
@@ -42,6 +57,14 @@ pub struct PoolSettings {
 pub struct DieselStore {
     pool: DbPool,
     url: DatabaseUrl,
+    /// The identity cache (`with_identity_cache`); `None`: every lookup reads the database.
+    identities: Option<Arc<IdentityCache>>,
+}
+
+/// Keeps the change listener running (`DieselStore::listen`); dropping it stops it.
+#[derive(Debug)]
+pub struct ListenerHandle {
+    _alive: Arc<()>,
 }
 
 impl DieselStore {
@@ -72,7 +95,38 @@ impl DieselStore {
             .min_idle(Some(1))
             .connection_timeout(settings.connection_timeout)
             .build_unchecked(manager);
-        Ok(DieselStore { pool, url: url.clone() })
+        Ok(DieselStore { pool, url: url.clone(), identities: None })
+    }
+
+    /// This store with an identity cache (see `cache`). On SQLite it serves at once; on
+    /// PostgreSQL only while `listen` hears the database's changes.
+    pub fn with_identity_cache(mut self, settings: IdentityCacheSettings) -> DieselStore {
+        self.identities = Some(Arc::new(IdentityCache::new(settings, !self.url.is_postgres())));
+        self
+    }
+
+    /// The identity cache, if there is one.
+    pub fn identity_cache(&self) -> Option<&Arc<IdentityCache>> {
+        self.identities.as_ref()
+    }
+
+    /// On PostgreSQL, starts the change listener (see `listen`): it keeps the identity cache
+    /// current and calls `on_directory` when a tenant or a key changed. `None` on SQLite, where
+    /// nothing needs hearing. The listener stops when the handle is dropped.
+    pub fn listen(&self, on_directory: Box<dyn Fn() + Send>) -> Result<Option<ListenerHandle>, AuthError> {
+        let DatabaseUrl::Postgres(url) = &self.url else { return Ok(None) };
+        let alive = Arc::new(());
+        let targets = ListenerTargets { identities: self.identities.clone(), on_directory };
+        listen::spawn(url.clone(), targets, Arc::downgrade(&alive))
+            .map_err(|e| AuthError::unexpected("starting the change listener", e))?;
+        Ok(Some(ListenerHandle { _alive: alive }))
+    }
+
+    /// Forgets a changed identity from the cache (after the write's commit).
+    pub(crate) fn forget_identity(&self, tenant: &str, auth_identity_id: &str) {
+        if let Some(cache) = &self.identities {
+            cache.forget(tenant, auth_identity_id);
+        }
     }
 
     pub fn url(&self) -> &DatabaseUrl {

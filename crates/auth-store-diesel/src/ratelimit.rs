@@ -73,6 +73,14 @@ impl RateLimiter for PgRateLimiter {
         self.peek_at(key, limit, naive(now))
     }
 
+    fn give_back(&self, key: &str, limit: &RateLimit, now: DateTime<Utc>) -> Result<(), AuthError> {
+        let give = format!(
+            "UPDATE rate_limit AS r SET tokens = LEAST($2, {REFILLED} + 1), updated_at = $3 \
+             WHERE r.key = $1 RETURNING tokens"
+        );
+        self.tokens(&give, key, limit, naive(now)).map(drop)
+    }
+
     fn reset(&self, key: &str) -> Result<(), AuthError> {
         use crate::schema::rate_limit;
         let mut conn = self.store.conn()?;

@@ -1,12 +1,17 @@
 //! Row types and the conversions between rows and domain records.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
 use auth_domain::event::StoredEvent;
+use auth_domain::keys::{KeyAlgorithm, KeyState, SigningKeyRecord};
 use auth_domain::model::IdentityRecord;
-use auth_domain::newtypes::AuthProvider;
+use auth_domain::newtypes::{AuthProvider, TenantId};
+use auth_domain::ports::TenantRecord;
+use auth_domain::tenant::TenantStatus;
 use auth_domain::AuthError;
 
 use crate::schema::{auth_identity, event, event_delivery, password_reset_token, provider_identity};
@@ -243,5 +248,99 @@ impl CustomerChanges {
             metadata: f.metadata.as_ref().map(metadata_text),
             updated_at: naive(now),
         }
+    }
+}
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::tenant)]
+pub(crate) struct TenantRow {
+    pub id: String,
+    pub status: String,
+    pub settings: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub revision: i64,
+}
+
+/// The changes of a tenant update: `None` leaves a column.
+#[derive(AsChangeset)]
+#[diesel(table_name = crate::schema::tenant)]
+pub(crate) struct TenantChanges {
+    pub status: Option<&'static str>,
+    pub settings: Option<String>,
+    pub updated_at: NaiveDateTime,
+    pub revision: i64,
+}
+
+/// A tenant's settings as stored: a JSON object of strings.
+pub(crate) fn settings_text(settings: &BTreeMap<String, String>) -> Result<String, AuthError> {
+    serde_json::to_string(settings).map_err(|e| AuthError::unexpected("writing a tenant's settings", e))
+}
+
+impl TenantRow {
+    pub(crate) fn into_record(self) -> Result<TenantRecord, AuthError> {
+        let status = TenantStatus::parse(&self.status)
+            .ok_or_else(|| AuthError::Unexpected("a stored tenant status is neither active nor disabled".into()))?;
+        let settings: BTreeMap<String, String> = serde_json::from_str(&self.settings)
+            .map_err(|e| AuthError::unexpected("reading a tenant's stored settings", e))?;
+        Ok(TenantRecord {
+            id: TenantId::new(self.id),
+            status,
+            settings,
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+            revision: self.revision,
+        })
+    }
+}
+
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::signing_key)]
+pub(crate) struct SigningKeyRow {
+    pub kid: String,
+    pub tenant_id: String,
+    pub algorithm: String,
+    pub state: String,
+    pub private_sealed: String,
+    pub public_jwk: String,
+    pub created_at: NaiveDateTime,
+    pub state_since: NaiveDateTime,
+}
+
+/// A signing key's state as stored.
+pub(crate) fn key_state(text: &str) -> Result<KeyState, AuthError> {
+    KeyState::parse(text)
+        .ok_or_else(|| AuthError::Unexpected("a stored signing key's state is not next, active or retired".into()))
+}
+
+impl SigningKeyRow {
+    pub(crate) fn new(key: &SigningKeyRecord) -> SigningKeyRow {
+        SigningKeyRow {
+            kid: key.kid.clone(),
+            tenant_id: key.tenant.as_str().to_string(),
+            algorithm: key.algorithm.as_str().to_string(),
+            state: key.state.as_str().to_string(),
+            private_sealed: key.private_sealed.clone(),
+            public_jwk: key.public_jwk.clone(),
+            created_at: naive(key.created_at),
+            state_since: naive(key.state_since),
+        }
+    }
+
+    pub(crate) fn into_record(self) -> Result<SigningKeyRecord, AuthError> {
+        let algorithm = KeyAlgorithm::parse(&self.algorithm).ok_or_else(|| {
+            AuthError::Unexpected("a stored signing key's algorithm is neither EdDSA nor ES256".into())
+        })?;
+        let state = key_state(&self.state)?;
+        Ok(SigningKeyRecord {
+            tenant: TenantId::new(self.tenant_id),
+            kid: self.kid,
+            algorithm,
+            state,
+            private_sealed: self.private_sealed,
+            public_jwk: self.public_jwk,
+            created_at: utc(self.created_at),
+            state_since: utc(self.state_since),
+        })
     }
 }

@@ -100,6 +100,67 @@ diesel::table! {
 
 diesel::joinable!(auth_session -> auth_identity (auth_identity_id));
 
+diesel::table! {
+    tenant (id) {
+        id -> Text,
+        status -> Text,
+        settings -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// One row (`id` = 1): the directory's revision.
+    tenant_directory (id) {
+        id -> Integer,
+        revision -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_key (kid) {
+        kid -> Text,
+        tenant_id -> Text,
+        algorithm -> Text,
+        state -> Text,
+        private_sealed -> Text,
+        public_jwk -> Text,
+        created_at -> Timestamp,
+        state_since -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reset_request (id) {
+        id -> Text,
+        tenant_id -> Text,
+        actor_type -> Text,
+        provider -> Text,
+        sealed -> Text,
+        created_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(signing_key -> tenant (tenant_id));
+
+diesel::table! {
+    oauth_state (state_hash) {
+        state_hash -> Text,
+        tenant_id -> Text,
+        actor_type -> Text,
+        provider -> Text,
+        nonce_hash -> Nullable<Text>,
+        pkce_verifier_sealed -> Text,
+        redirect_uri -> Text,
+        link_identity_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     auth_identity,
     provider_identity,
@@ -107,7 +168,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     event,
     event_delivery,
     auth_session,
-    customer
+    customer,
+    tenant,
+    tenant_directory,
+    signing_key
 );
 
 diesel::table! {

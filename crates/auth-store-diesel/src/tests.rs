@@ -1,21 +1,24 @@
 //! Store tests on real databases: a SQLite file in a temp dir and a fresh PostgreSQL database.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use diesel::connection::SimpleConnection;
-use diesel::RunQueryDsl;
+use diesel::{ExpressionMethods, RunQueryDsl};
 
 use auth_domain::event::{NewEvent, StoredEvent};
-use auth_domain::model::{new_id, NewIdentity, NewResetToken, NewSession, PasswordResetCompletion};
+use auth_domain::keys::{KeyAlgorithm, KeyState, SigningKeyRecord};
+use auth_domain::model::{new_id, NewIdentity, NewResetToken, NewSession, PasswordResetCompletion, ResetRequest};
 use auth_domain::newtypes::{ActorType, AuthProvider, EntityKey, TenantId};
 use auth_domain::ports::{
-    Clock, DeliveryStatus, EventOutbox, Housekeeping, IdentityStore, PendingDelivery, PurgeReport, SessionStore,
-    SystemClock,
+    Clock, DeliveryStatus, EventOutbox, Housekeeping, IdentityStore, KeyStore, PendingDelivery, PurgeReport,
+    ResetRequestStore, SessionStore, SystemClock, TenantChange, TenantStore,
 };
 use auth_domain::ratelimit::{Decision, RateLimit, RateLimiter};
 use auth_domain::secret::{HashedToken, PlainToken, SecretBox};
+use auth_domain::tenant::TenantStatus;
 use auth_domain::token::ResetClaims;
 use auth_domain::{AuthError, TokenRejection};
 
@@ -301,6 +304,72 @@ fn concurrent_claims_are_disjoint() {
     });
 }
 
+#[test]
+fn reset_requests_are_claimed_once_and_fulfilled_once() {
+    on_both(|store| {
+        let n = identity("a@b.c");
+        store.create_identity(&tenant(), &n).unwrap();
+        let secrets = SecretBox::new(b"k", &[]);
+        let now = SystemClock.now().trunc_subsecs(6);
+        let request = |i: i64| ResetRequest {
+            id: new_id("rstreq"),
+            tenant: tenant(),
+            actor_type: ActorType::new("customer"),
+            provider: emailpass(),
+            sealed: format!("xa1.sealed{i}"),
+            created_at: now - Duration::seconds(30 - i),
+        };
+        let recorded: Vec<ResetRequest> = (0..20).map(request).collect();
+        for r in &recorded {
+            store.record_reset_request(r).unwrap();
+        }
+        // Younger than `created_before`: not taken.
+        assert!(store.claim_reset_requests(now, now - Duration::minutes(1), now, 10).unwrap().is_empty());
+        // Four workers at once take disjoint requests, oldest first.
+        let lease = now + Duration::minutes(1);
+        let claims: Vec<Vec<ResetRequest>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                (0..4).map(|_| s.spawn(|| store.claim_reset_requests(now, now, lease, 4).unwrap())).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut ids: Vec<String> = claims.iter().flatten().map(|r| r.id.clone()).collect();
+        assert_eq!(ids.len(), 16);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 16, "no request was taken twice");
+        assert_eq!(claims.iter().flatten().find(|r| r.id == recorded[0].id), Some(&recorded[0]), "round trip");
+        // Leased ones wait for the end of the lease; the four left are free.
+        assert_eq!(store.claim_reset_requests(now, now, lease, 100).unwrap().len(), 4);
+        assert!(store.claim_reset_requests(now, now, lease, 100).unwrap().is_empty());
+        assert_eq!(store.claim_reset_requests(lease, lease, lease + Duration::minutes(1), 100).unwrap().len(), 20);
+        // Two workers fulfilling one request: one writes, the other finds it gone.
+        let token = NewResetToken {
+            id: new_id("authprt"),
+            provider_identity_id: n.provider_identity_id.clone(),
+            token_hash: hashed("h"),
+            expires_at: now + Duration::minutes(15),
+            created_at: now,
+        };
+        let event = reset_event(&secrets, now);
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| store.fulfil_reset_request(&tenant(), &recorded[0].id, Some((&token, &event))).unwrap())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|done| **done).count(), 1, "{results:?}");
+        assert_eq!(store.claim_due(now, now, 100).unwrap().len(), 2, "one event, for its two sinks");
+        assert!(store.reset_token_is_live(&tenant(), &hashed("h"), &n.provider_identity_id, now).unwrap());
+        // Another tenant cannot end it; an unknown identifier's request is only deleted.
+        assert!(!store.fulfil_reset_request(&TenantId::new("other"), &recorded[1].id, None).unwrap());
+        assert!(store.fulfil_reset_request(&tenant(), &recorded[1].id, None).unwrap());
+        let later = lease + Duration::minutes(2);
+        assert_eq!(store.claim_reset_requests(later, later, later, 100).unwrap().len(), 18);
+    });
+}
+
 /// Writes `event` (created at `at`) for the deliveries to `sinks`.
 fn write_event(store: &DieselStore, at: chrono::DateTime<Utc>, sinks: &[&str]) -> String {
     let event = StoredEvent::password_changed("default", "a@b.c", "customer", at);
@@ -365,7 +434,7 @@ fn the_janitor_deletes_what_expired_and_keeps_what_is_live() {
         store.record_delivered(&recent, "file", now).unwrap();
 
         let report = store.purge(now, retention).unwrap();
-        assert_eq!(report, PurgeReport { reset_tokens: 1, sessions: 1, events: 2, rate_limits: 0 });
+        assert_eq!(report, PurgeReport { reset_tokens: 1, sessions: 1, events: 2, rate_limits: 0, oauth_states: 0 });
         let left: Vec<(String, String)> =
             store.list_deliveries(None, 100).unwrap().into_iter().map(|d| (d.event_id, d.sink)).collect();
         assert_eq!(left.len(), 2 + 1 + 1 + 1 + 2, "dead (2), failed, pending, recent and the two reset events");
@@ -433,5 +502,409 @@ fn the_janitor_deletes_in_batches_and_instances_share_the_work() {
         assert!(matches!(limiter.peek("active", &limit, now).unwrap(), Decision::Limited { .. }));
         assert_eq!(limiter.prune(now, Duration::hours(1)).unwrap(), 0);
         assert_eq!(limiter.prune(now + Duration::hours(1), Duration::hours(1)).unwrap(), 1, "idle for a window");
+    });
+}
+
+fn tenant_settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn the_default_tenant_exists_from_the_start() {
+    on_both(|store| {
+        assert_eq!(store.tenant_revision().unwrap(), 1, "the default tenant is the directory's first change");
+        let default = store.find_tenant(&tenant()).unwrap().expect("the default tenant");
+        assert_eq!((default.status, default.revision), (TenantStatus::Active, 1));
+        assert!(default.settings.is_empty());
+        assert_eq!(default.created_at, default.updated_at);
+        let age = Utc::now() - default.created_at;
+        assert!(age >= Duration::zero() && age < Duration::minutes(10), "written now, in UTC: {age}");
+        assert_eq!(store.tenants_since(0).unwrap(), vec![default]);
+        assert!(store.tenants_since(1).unwrap().is_empty());
+    });
+}
+
+#[test]
+fn tenants_are_created_found_and_listed_since_a_revision() {
+    on_both(|store| {
+        let now = Utc::now();
+        let acme_settings =
+            tenant_settings(&[("STORE_CORS", "https://acme.example"), ("ACTOR_TYPES", "customer,user")]);
+        let acme = store.create_tenant(&TenantId::new("acme"), &acme_settings, now).unwrap();
+        assert_eq!(acme.id, TenantId::new("acme"));
+        assert_eq!(acme.status, TenantStatus::Active);
+        assert_eq!(acme.settings, acme_settings);
+        assert_eq!((acme.created_at, acme.updated_at), (now.trunc_subsecs(6), now.trunc_subsecs(6)));
+        assert_eq!(acme.revision, 2);
+        assert_eq!(store.find_tenant(&TenantId::new("acme")).unwrap().as_ref(), Some(&acme));
+
+        let shop = store.create_tenant(&TenantId::new("shop"), &BTreeMap::new(), now).unwrap();
+        assert_eq!(shop.revision, 3);
+        assert_eq!(store.tenant_revision().unwrap(), 3);
+        assert_eq!(store.tenants_since(1).unwrap(), vec![acme, shop.clone()]);
+        assert_eq!(store.tenants_since(2).unwrap(), vec![shop]);
+        assert!(store.tenants_since(3).unwrap().is_empty());
+        assert_eq!(store.tenants_since(0).unwrap().len(), 3);
+        assert!(store.find_tenant(&TenantId::new("nope")).unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_taken_name_is_a_conflict_and_moves_no_revision() {
+    on_both(|store| {
+        let now = Utc::now();
+        let first = store.create_tenant(&TenantId::new("acme"), &tenant_settings(&[("A", "1")]), now).unwrap();
+        let before = store.tenant_revision().unwrap();
+        for id in ["acme", "default"] {
+            let again = store.create_tenant(&TenantId::new(id), &tenant_settings(&[("A", "2")]), now);
+            assert!(matches!(again, Err(AuthError::Conflict)), "{id}: {again:?}");
+        }
+        assert_eq!(store.tenant_revision().unwrap(), before);
+        assert_eq!(store.find_tenant(&TenantId::new("acme")).unwrap(), Some(first));
+        assert_eq!(store.create_tenant(&TenantId::new("other"), &BTreeMap::new(), now).unwrap().revision, before + 1);
+    });
+}
+
+#[test]
+fn updating_a_missing_tenant_is_not_found_and_moves_no_revision() {
+    on_both(|store| {
+        let change = TenantChange { status: Some(TenantStatus::Disabled), settings: None };
+        let result = store.update_tenant(&TenantId::new("nope"), &change, Utc::now());
+        assert!(matches!(&result, Err(AuthError::NotFound(m)) if !m.contains("nope")), "{result:?}");
+        assert_eq!(store.tenant_revision().unwrap(), 1);
+        assert!(store.find_tenant(&TenantId::new("nope")).unwrap().is_none());
+    });
+}
+
+#[test]
+fn status_and_settings_updates_round_trip() {
+    on_both(|store| {
+        let id = TenantId::new("acme");
+        let created_at = Utc::now() - Duration::minutes(5);
+        let original = tenant_settings(&[("STORE_CORS", "https://acme.example")]);
+        store.create_tenant(&id, &original, created_at).unwrap();
+
+        let t1 = created_at + Duration::minutes(1);
+        let disabled = TenantChange { status: Some(TenantStatus::Disabled), settings: None };
+        let after = store.update_tenant(&id, &disabled, t1).unwrap();
+        assert_eq!(after.status, TenantStatus::Disabled);
+        assert_eq!(after.settings, original, "settings untouched");
+        assert_eq!((after.created_at, after.updated_at), (created_at.trunc_subsecs(6), t1.trunc_subsecs(6)));
+        assert_eq!(after.revision, 3);
+        assert_eq!(store.find_tenant(&id).unwrap().as_ref(), Some(&after));
+
+        let t2 = t1 + Duration::minutes(1);
+        let replaced = tenant_settings(&[("ACTOR_TYPES", "customer"), ("EMAIL_FROM", "shop@acme.example")]);
+        let change = TenantChange { status: None, settings: Some(replaced.clone()) };
+        let after = store.update_tenant(&id, &change, t2).unwrap();
+        assert_eq!((after.status, &after.settings), (TenantStatus::Disabled, &replaced), "status untouched");
+        assert_eq!((after.updated_at, after.revision), (t2.trunc_subsecs(6), 4));
+
+        let both = TenantChange { status: Some(TenantStatus::Active), settings: Some(BTreeMap::new()) };
+        let after = store.update_tenant(&id, &both, t2).unwrap();
+        assert_eq!((after.status, after.settings.len(), after.revision), (TenantStatus::Active, 0, 5));
+        assert_eq!(store.find_tenant(&id).unwrap().as_ref(), Some(&after));
+        assert_eq!(store.tenant_revision().unwrap(), 5);
+        assert_eq!(store.tenants_since(2).unwrap(), vec![after], "listed once, at its last revision");
+        let default = store.find_tenant(&tenant()).unwrap().unwrap();
+        assert_eq!((default.status, default.revision), (TenantStatus::Active, 1), "other tenants untouched");
+    });
+}
+
+#[test]
+fn stored_tenant_settings_that_do_not_parse_are_an_error() {
+    on_both(|store| {
+        let id = TenantId::new("acme");
+        store.create_tenant(&id, &BTreeMap::new(), Utc::now()).unwrap();
+        let mut conn = store.conn().unwrap();
+        diesel::update(crate::schema::tenant::table)
+            .set(crate::schema::tenant::settings.eq("{\"A\": 1}"))
+            .execute(&mut *conn)
+            .unwrap();
+        drop(conn);
+        for result in [store.find_tenant(&id).map(|_| ()), store.tenants_since(0).map(|_| ())] {
+            assert!(matches!(result, Err(AuthError::Unexpected(_))), "{result:?}");
+        }
+    });
+}
+
+#[test]
+fn concurrent_tenant_creates_get_distinct_revisions() {
+    on_both(|store| {
+        let now = Utc::now();
+        std::thread::scope(|s| {
+            for thread in 0..2 {
+                s.spawn(move || {
+                    for i in 0..20 {
+                        let id = TenantId::new(format!("t{thread}-{i}"));
+                        store.create_tenant(&id, &tenant_settings(&[("N", &i.to_string())]), now).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(store.tenant_revision().unwrap(), 1 + 40);
+        let listed = store.tenants_since(1).unwrap();
+        assert_eq!(listed.len(), 40);
+        let revisions: Vec<i64> = listed.iter().map(|t| t.revision).collect();
+        assert_eq!(revisions, (2..=41).collect::<Vec<i64>>(), "distinct, in order, without gaps");
+        let mut ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 40);
+    });
+}
+
+/// A key of `tenant` (fake key material), created at `created_at` (whole microseconds, as stored).
+fn signing_key(tenant: &str, kid: &str, state: KeyState, created_at: chrono::DateTime<Utc>) -> SigningKeyRecord {
+    let created_at = created_at.trunc_subsecs(6);
+    SigningKeyRecord {
+        tenant: TenantId::new(tenant),
+        kid: kid.into(),
+        algorithm: if kid.len() % 2 == 0 { KeyAlgorithm::EdDSA } else { KeyAlgorithm::ES256 },
+        state,
+        private_sealed: format!("sealed-private-half-of-{kid}"),
+        public_jwk: format!("{{\"kid\":\"{kid}\",\"use\":\"sig\"}}"),
+        created_at,
+        state_since: created_at,
+    }
+}
+
+/// The `(kid, state)` of the tenant's keys, in creation order.
+fn key_states(store: &DieselStore, tenant: &str) -> Vec<(String, KeyState)> {
+    store.tenant_keys(&TenantId::new(tenant)).unwrap().into_iter().map(|k| (k.kid, k.state)).collect()
+}
+
+fn states(pairs: &[(&str, KeyState)]) -> Vec<(String, KeyState)> {
+    pairs.iter().map(|(kid, state)| (kid.to_string(), *state)).collect()
+}
+
+#[test]
+fn keys_round_trip_in_creation_order_and_each_insert_stamps_the_tenant() {
+    on_both(|store| {
+        let t0 = Utc::now() - Duration::hours(1);
+        assert!(store.tenant_keys(&tenant()).unwrap().is_empty());
+        let newer = signing_key("default", "k-newer", KeyState::Next, t0 + Duration::minutes(1));
+        let older = signing_key("default", "k-old", KeyState::Active, t0);
+        store.insert_key(&newer).unwrap();
+        assert_eq!(store.tenant_revision().unwrap(), 2);
+        store.insert_key(&older).unwrap();
+        assert_eq!(store.tenant_revision().unwrap(), 3);
+        assert_eq!(store.tenant_keys(&tenant()).unwrap(), vec![older, newer], "every field, oldest first");
+        let stamped = store.tenants_since(1).unwrap();
+        assert_eq!(stamped.len(), 1);
+        assert_eq!((&stamped[0].id, stamped[0].revision), (&tenant(), 3), "the tenant carries the key's revision");
+        assert!(stamped[0].updated_at >= stamped[0].created_at);
+    });
+}
+
+#[test]
+fn a_key_write_on_a_missing_tenant_is_not_found_and_moves_no_revision() {
+    on_both(|store| {
+        let nope = TenantId::new("nope");
+        let now = Utc::now();
+        let results = [
+            store.insert_key(&signing_key("nope", "k1", KeyState::Next, now)),
+            store.activate_key(&nope, "k1", now),
+            store.retire_key(&nope, "k1", now),
+            store.delete_key(&nope, "k1").map(|_| ()),
+        ];
+        for result in results {
+            assert!(matches!(&result, Err(AuthError::NotFound(m)) if !m.contains("nope")), "{result:?}");
+        }
+        assert_eq!(store.tenant_revision().unwrap(), 1);
+        assert!(store.tenant_keys(&nope).unwrap().is_empty());
+        assert!(store.find_tenant(&nope).unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_second_active_key_is_a_conflict_and_changes_nothing() {
+    on_both(|store| {
+        let now = Utc::now();
+        store.insert_key(&signing_key("default", "k1", KeyState::Active, now)).unwrap();
+        let before = store.tenant_revision().unwrap();
+        let second = store.insert_key(&signing_key("default", "k2", KeyState::Active, now));
+        assert!(matches!(second, Err(AuthError::Conflict)), "{second:?}");
+        assert_eq!(store.tenant_revision().unwrap(), before);
+        assert_eq!(store.find_tenant(&tenant()).unwrap().unwrap().revision, before);
+        assert_eq!(key_states(store, "default"), states(&[("k1", KeyState::Active)]));
+        store.insert_key(&signing_key("default", "k3", KeyState::Next, now)).unwrap();
+        store.insert_key(&signing_key("default", "k4", KeyState::Retired, now)).unwrap();
+        assert_eq!(store.tenant_revision().unwrap(), before + 2);
+    });
+}
+
+#[test]
+fn activating_a_key_retires_the_active_one_and_stamps_the_tenant() {
+    on_both(|store| {
+        let t0 = Utc::now() - Duration::hours(1);
+        store.insert_key(&signing_key("default", "k1", KeyState::Active, t0)).unwrap();
+        store.insert_key(&signing_key("default", "k2", KeyState::Next, t0 + Duration::seconds(1))).unwrap();
+        let before = store.tenant_revision().unwrap();
+
+        let t1 = (t0 + Duration::minutes(30)).trunc_subsecs(6);
+        store.activate_key(&tenant(), "k2", t1).unwrap();
+        let keys = store.tenant_keys(&tenant()).unwrap();
+        let moved: Vec<_> = keys.iter().map(|k| (k.kid.as_str(), k.state, k.state_since)).collect();
+        assert_eq!(moved, vec![("k1", KeyState::Retired, t1), ("k2", KeyState::Active, t1)]);
+        assert_eq!(store.tenant_revision().unwrap(), before + 1);
+        let stamped = store.tenants_since(before).unwrap();
+        assert_eq!(stamped.len(), 1, "{stamped:?}");
+        assert_eq!((&stamped[0].id, stamped[0].revision, stamped[0].updated_at), (&tenant(), before + 1, t1));
+
+        let t2 = t1 + Duration::minutes(1);
+        store.activate_key(&tenant(), "k2", t2).unwrap();
+        assert_eq!(store.tenant_keys(&tenant()).unwrap(), keys, "activating the active key changes no key");
+
+        let before = store.tenant_revision().unwrap();
+        for kid in ["k1", "k-missing"] {
+            let result = store.activate_key(&tenant(), kid, t2);
+            assert!(matches!(&result, Err(AuthError::NotFound(_))), "{kid}: {result:?}");
+        }
+        assert_eq!(store.tenant_revision().unwrap(), before);
+        assert_eq!(store.tenant_keys(&tenant()).unwrap(), keys);
+
+        store.insert_key(&signing_key("default", "k3", KeyState::Next, t2)).unwrap();
+        store.activate_key(&tenant(), "k3", t2).unwrap();
+        let expected = [("k1", KeyState::Retired), ("k2", KeyState::Retired), ("k3", KeyState::Active)];
+        assert_eq!(key_states(store, "default"), states(&expected));
+        let k1 = store.tenant_keys(&tenant()).unwrap().remove(0);
+        assert_eq!(k1.state_since, t1, "a retired key keeps the time it retired");
+    });
+}
+
+#[test]
+fn a_next_key_activates_when_the_tenant_has_no_active_key() {
+    on_both(|store| {
+        let now = Utc::now().trunc_subsecs(6);
+        store.insert_key(&signing_key("default", "k1", KeyState::Next, now)).unwrap();
+        store.activate_key(&tenant(), "k1", now).unwrap();
+        assert_eq!(key_states(store, "default"), states(&[("k1", KeyState::Active)]));
+    });
+}
+
+#[test]
+fn retiring_a_key_keeps_it_for_verification() {
+    on_both(|store| {
+        let t0 = (Utc::now() - Duration::hours(1)).trunc_subsecs(6);
+        store.insert_key(&signing_key("default", "k1", KeyState::Active, t0)).unwrap();
+        store.insert_key(&signing_key("default", "k2", KeyState::Next, t0 + Duration::seconds(1))).unwrap();
+        let before = store.tenant_revision().unwrap();
+        let t1 = t0 + Duration::minutes(5);
+        store.retire_key(&tenant(), "k1", t1).unwrap();
+        store.retire_key(&tenant(), "k2", t1).unwrap();
+        assert_eq!(store.tenant_revision().unwrap(), before + 2);
+        let keys = store.tenant_keys(&tenant()).unwrap();
+        assert!(keys.iter().all(|k| (k.state, k.state_since) == (KeyState::Retired, t1)), "{keys:?}");
+
+        store.retire_key(&tenant(), "k1", t1 + Duration::minutes(1)).unwrap();
+        assert_eq!(store.tenant_keys(&tenant()).unwrap(), keys, "retired already: it keeps the time it retired");
+        let before = store.tenant_revision().unwrap();
+        let missing = store.retire_key(&tenant(), "k-missing", t1);
+        assert!(matches!(missing, Err(AuthError::NotFound(_))), "{missing:?}");
+        assert_eq!(store.tenant_revision().unwrap(), before);
+    });
+}
+
+#[test]
+fn deleting_a_key_answers_whether_there_was_one() {
+    on_both(|store| {
+        let now = Utc::now();
+        store.insert_key(&signing_key("default", "k1", KeyState::Retired, now)).unwrap();
+        store.insert_key(&signing_key("default", "k2", KeyState::Next, now)).unwrap();
+        let before = store.tenant_revision().unwrap();
+        assert!(store.delete_key(&tenant(), "k1").unwrap());
+        assert_eq!(store.tenant_revision().unwrap(), before + 1);
+        assert_eq!(store.tenants_since(before).unwrap().len(), 1, "the tenant is stamped");
+        assert!(!store.delete_key(&tenant(), "k1").unwrap());
+        assert!(!store.delete_key(&tenant(), "k-missing").unwrap());
+        assert_eq!(store.tenant_revision().unwrap(), before + 1, "nothing deleted, nothing stamped");
+        assert_eq!(key_states(store, "default"), states(&[("k2", KeyState::Next)]));
+    });
+}
+
+#[test]
+fn the_keys_of_one_tenant_are_not_another_tenants() {
+    on_both(|store| {
+        let b = TenantId::new("b");
+        let now = Utc::now();
+        store.create_tenant(&b, &BTreeMap::new(), now).unwrap();
+        store.insert_key(&signing_key("default", "a-active", KeyState::Active, now)).unwrap();
+        store.insert_key(&signing_key("default", "a-next", KeyState::Next, now + Duration::seconds(1))).unwrap();
+        store.insert_key(&signing_key("b", "b-active", KeyState::Active, now)).unwrap();
+        assert_eq!(key_states(store, "default"), states(&[("a-active", KeyState::Active), ("a-next", KeyState::Next)]));
+        assert_eq!(key_states(store, "b"), states(&[("b-active", KeyState::Active)]));
+
+        let before = store.tenant_revision().unwrap();
+        for result in [store.activate_key(&b, "a-next", now), store.retire_key(&b, "a-active", now)] {
+            assert!(matches!(result, Err(AuthError::NotFound(_))), "{result:?}");
+        }
+        assert!(!store.delete_key(&b, "a-next").unwrap());
+        assert_eq!(store.tenant_revision().unwrap(), before, "nothing changed");
+
+        store.activate_key(&tenant(), "a-next", now).unwrap();
+        assert_eq!(key_states(store, "b"), states(&[("b-active", KeyState::Active)]), "b's active key stays");
+        let stamped: Vec<TenantId> = store.tenants_since(before).unwrap().into_iter().map(|t| t.id).collect();
+        assert_eq!(stamped, vec![tenant()], "only the tenant written is stamped");
+    });
+}
+
+#[test]
+fn concurrent_activations_leave_exactly_one_active_key() {
+    on_both(|store| {
+        let t0 = Utc::now() - Duration::hours(1);
+        store.insert_key(&signing_key("default", "k-first", KeyState::Active, t0)).unwrap();
+        let per_thread = 10;
+        for thread in 0..2 {
+            for i in 0..per_thread {
+                let kid = format!("k{thread}-{i}");
+                store.insert_key(&signing_key("default", &kid, KeyState::Next, t0 + Duration::seconds(1))).unwrap();
+            }
+        }
+        let before = store.tenant_revision().unwrap();
+        std::thread::scope(|s| {
+            for thread in 0..2 {
+                s.spawn(move || {
+                    for i in 0..per_thread {
+                        store.activate_key(&tenant(), &format!("k{thread}-{i}"), Utc::now()).unwrap();
+                    }
+                });
+            }
+        });
+        let keys = key_states(store, "default");
+        let active: Vec<&(String, KeyState)> = keys.iter().filter(|(_, s)| *s == KeyState::Active).collect();
+        assert_eq!(active.len(), 1, "{keys:?}");
+        assert!(active[0].0.ends_with(&format!("-{}", per_thread - 1)), "the last activation of a thread wins");
+        assert_eq!(keys.iter().filter(|(_, s)| *s == KeyState::Retired).count(), 2 * per_thread);
+        assert_eq!(store.tenant_revision().unwrap(), before + 2 * per_thread as i64, "one revision per activation");
+    });
+}
+
+#[test]
+fn a_stored_key_that_does_not_parse_is_an_error() {
+    use crate::schema::signing_key;
+    on_both(|store| {
+        let now = Utc::now();
+        store.insert_key(&signing_key("default", "k1", KeyState::Next, now)).unwrap();
+        // One connection, held to the end: on SQLite the pragma is the connection's.
+        let mut conn = store.conn().unwrap();
+        let bypass_checks = match &*conn {
+            DbConnection::Postgresql(_) => {
+                "ALTER TABLE signing_key DROP CONSTRAINT signing_key_algorithm_check;
+                 ALTER TABLE signing_key DROP CONSTRAINT signing_key_state_check;"
+            }
+            DbConnection::Sqlite(_) => "PRAGMA ignore_check_constraints = ON;",
+        };
+        conn.batch_execute(bypass_checks).unwrap();
+        diesel::update(signing_key::table).set(signing_key::state.eq("pending")).execute(&mut *conn).unwrap();
+        for result in [store.tenant_keys(&tenant()).map(|_| ()), store.activate_key(&tenant(), "k1", now)] {
+            assert!(matches!(result, Err(AuthError::Unexpected(_))), "{result:?}");
+        }
+        diesel::update(signing_key::table)
+            .set((signing_key::state.eq("next"), signing_key::algorithm.eq("RS256")))
+            .execute(&mut *conn)
+            .unwrap();
+        let result = store.tenant_keys(&tenant());
+        assert!(matches!(result, Err(AuthError::Unexpected(_))), "{result:?}");
     });
 }

@@ -33,6 +33,18 @@ pub trait IdentityStore: Send + Sync {
         auth_identity_id: &str,
     ) -> Result<Option<IdentityRecord>, AuthError>;
 
+    /// The identity `find_by_id` would return, if the store holds it in memory and can answer
+    /// without blocking (no database, no lock held long); `None` otherwise, and always for a store
+    /// without such memory. An answer here must be as current as `find_by_id`'s.
+    fn find_by_id_in_memory(
+        &self,
+        _tenant: &TenantId,
+        _provider: &AuthProvider,
+        _auth_identity_id: &str,
+    ) -> Option<IdentityRecord> {
+        None
+    }
+
     /// Creates the auth identity and its provider identity in one transaction.
     /// Returns `AuthError::Duplicate` when `(tenant, provider, entity_key)` is taken, also when a
     /// concurrent request took it first.
@@ -108,6 +120,14 @@ impl<T: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<T> {
         auth_identity_id: &str,
     ) -> Result<Option<IdentityRecord>, AuthError> {
         (**self).find_by_id(tenant, provider, auth_identity_id)
+    }
+    fn find_by_id_in_memory(
+        &self,
+        tenant: &TenantId,
+        provider: &AuthProvider,
+        auth_identity_id: &str,
+    ) -> Option<IdentityRecord> {
+        (**self).find_by_id_in_memory(tenant, provider, auth_identity_id)
     }
     fn create_identity(&self, tenant: &TenantId, identity: &NewIdentity) -> Result<(), AuthError> {
         (**self).create_identity(tenant, identity)

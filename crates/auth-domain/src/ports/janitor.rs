@@ -15,6 +15,8 @@ pub struct PurgeReport {
     pub events: usize,
     /// Idle rate-limit buckets.
     pub rate_limits: usize,
+    /// Pending sign-ins with other providers that expired unused.
+    pub oauth_states: usize,
 }
 
 impl PurgeReport {
@@ -29,7 +31,7 @@ impl PurgeReport {
 /// Returns `AuthError::Database` when the database is unreachable or fails, and
 /// `AuthError::Conflict` when a serialization failure survives the retries.
 pub trait Housekeeping: Send + Sync {
-    /// Deletes the reset tokens and sessions that expired at or before `now`, and the events
+    /// Deletes the reset tokens, sessions and pending sign-ins (`oauth_state`) that expired at or before `now`, and the events
     /// created before `now - event_retention` whose every delivery is delivered or expired,
     /// with their deliveries. A pending, failed or dead delivery is never deleted, nor its
     /// event: operators retry them. Works in bounded batches, each its own short transaction,

@@ -10,18 +10,33 @@
 mod clock;
 mod customer;
 mod identity;
+mod import;
 mod janitor;
+mod keys;
+mod oauth;
 mod outbox;
+mod reset_request;
 mod session;
+mod tenant;
 
 pub use clock::{Clock, SystemClock};
 pub use customer::CustomerStore;
 pub use identity::IdentityStore;
+pub use import::ImportStore;
 pub use janitor::{Housekeeping, PurgeReport};
+pub use keys::KeyStore;
+pub use oauth::{HttpAnswer, OAuthStore, ProviderHttp};
 pub use outbox::{DeliveryStatus, DeliveryView, EventOutbox, EventSink, EventWaker, PendingDelivery};
+pub use reset_request::ResetRequestStore;
 pub use session::SessionStore;
+pub use tenant::{TenantChange, TenantRecord, TenantStore};
+
+/// What the tenant directory reads: the tenants and their keys.
+pub trait DirectoryStore: TenantStore + KeyStore {}
+
+impl<T: TenantStore + KeyStore + ?Sized> DirectoryStore for T {}
 
 /// Everything the use cases store: one adapter implements it all.
-pub trait AuthStore: IdentityStore + SessionStore + CustomerStore {}
+pub trait AuthStore: IdentityStore + SessionStore + CustomerStore + OAuthStore + ResetRequestStore {}
 
-impl<T: IdentityStore + SessionStore + CustomerStore + ?Sized> AuthStore for T {}
+impl<T: IdentityStore + SessionStore + CustomerStore + OAuthStore + ResetRequestStore + ?Sized> AuthStore for T {}

@@ -4,7 +4,7 @@ use super::{AuthService, Authenticated, INVALID_PASSWORD};
 use crate::context::AuthContext;
 use crate::event::StoredEvent;
 use crate::model::{IdentityRecord, PasswordChange};
-use crate::password::Password;
+use crate::password::{user_inputs, Password};
 use crate::ports::{AuthStore, Clock};
 use crate::secret::random_hex;
 use crate::{AuthError, TokenRejection};
@@ -23,9 +23,10 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if caller.actor_type != ctx.actor_type || caller.auth_provider != ctx.provider {
             return Err(TokenRejection::WrongContext.into());
         }
-        let new_password = self.settings.password_policy.check_field(new_password, "new_password")?;
         let identity = &caller.identity;
-        if !self.hasher.verify(&Password::unchecked(old_password), &identity.password_hash).matched() {
+        let inputs = user_inputs(&identity.entity_id, ctx.tenant.as_str());
+        let new_password = ctx.settings.password_policy.check_with(new_password, "new_password", &inputs)?;
+        if !self.verify_password(&ctx.tenant, identity, &Password::unchecked(old_password)).matched() {
             return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
         }
         let now = self.clock.now();
@@ -39,7 +40,7 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         };
         let event =
             StoredEvent::password_changed(ctx.tenant.as_str(), &identity.entity_id, caller.actor_type.as_str(), now);
-        if !self.store.change_password(&ctx.tenant, &change, &self.outgoing(event))? {
+        if !self.store.change_password(&ctx.tenant, &change, &Self::outgoing(&ctx.settings, event))? {
             // The password changed meanwhile: the one given is no longer the current one.
             return Err(AuthError::Unauthorized(INVALID_PASSWORD.into()));
         }

@@ -1,7 +1,8 @@
 //! The use cases, as plain synchronous functions on a service generic over its ports, one file
 //! per family: `register`, `login` (with the failed-login throttles), `reset` (request, verify,
 //! update), `session` (authenticate, refresh, open and close sessions, logout-all),
-//! `change_password`, `customer` (`/store/customers*`), `user` (the CLI's `user create`). This
+//! `change_password`, `customer` (`/store/customers*`), `user` (the CLI's `user create`), `oauth`
+//! (sign-in with Google, GitHub or an OpenID Connect issuer: begin, take, profile, finish). This
 //! file holds the service itself, its settings and what the families share (the per-client
 //! budget, the check of a request's actor type and provider, token issuing).
 //!
@@ -13,7 +14,9 @@
 
 mod change_password;
 mod customer;
+mod device;
 mod login;
+mod oauth;
 mod register;
 mod reset;
 mod session;
@@ -26,14 +29,18 @@ use crate::context::{AuthContext, RequestContext};
 use crate::event::{NewEvent, StoredEvent};
 use crate::model::{IdentityRecord, NewIdentity};
 use crate::newtypes::{ActorType, AuthProvider, TenantId};
-use crate::password::{PasswordHasher, PasswordPolicy};
-use crate::ports::{AuthStore, Clock, EventWaker};
+use crate::password::PasswordHasher;
+use crate::ports::{AuthStore, Clock, EventWaker, ProviderHttp};
 use crate::ratelimit::{RateLimit, RateLimiter, Unlimited};
-use crate::secret::{sha256_hex, SecretBox};
-use crate::token::{AuthTokenInput, TokenCodec};
+use crate::secret::SecretBox;
+use crate::tenant::TenantSettings;
+use crate::token::{AuthTokenInput, Issuing, TokenCodec};
 use crate::AuthError;
 
 pub use customer::NewCustomerInput;
+pub use device::DEVICE_COOKIE;
+pub use login::LoginSuccess;
+pub use oauth::{PendingSignIn, STATE_TTL_MINUTES};
 pub use session::Authenticated;
 
 pub const INVALID_CREDENTIALS: &str = "Invalid email or password";
@@ -45,20 +52,26 @@ pub const CUSTOMER_EMAIL_MISMATCH: &str =
     "Invalid request: Field 'email' must be the email of the authenticated identity";
 pub const CUSTOMER_EMAIL_UNVERIFIED: &str =
     "Invalid request: the identity has no verified email to create a customer with";
+/// A callback whose `state` is missing, unknown, used, expired, or another actor type's or
+/// provider's.
+pub const OAUTH_STATE_INVALID: &str = "Invalid or expired state: start the sign-in again";
+/// A callback the provider did not complete (`?error=...`), a missing or refused code, an ID
+/// token or a user API answer that does not pass.
+pub const OAUTH_FAILED: &str = "Authentication with the provider failed";
+/// A linking sign-in (`/link`) whose provider did not assert the account's own email as verified,
+/// or whose provider identity already signs in to another identity.
+pub const OAUTH_LINK_REFUSED: &str =
+    "The provider account cannot be linked: it must have this account's email, verified, and no other account";
 /// The actor type of storefront customers, the one `/store` routes serve.
 pub const CUSTOMER: &str = "customer";
 
-/// The policy knobs of the use cases, the same for every tenant today. With tenancy (issue 10)
-/// a tenant's own settings override them and reach the use cases through the request's context.
+/// The settings of the use cases that every tenant shares. What a tenant may set for itself
+/// (actor types, password policy, token lifetime, sinks) is in `tenant::TenantSettings` and
+/// reaches the use cases through the request's context.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
-    /// The `{actor}` values routes accept.
-    pub actor_types: Vec<String>,
-    pub password_policy: PasswordPolicy,
     /// Lifetime of a reset token (15 minutes, as Medusa).
     pub reset_ttl: Duration,
-    /// The sinks every event is delivered to.
-    pub event_sinks: Vec<String>,
     /// Lifetime of a cookie session (10 hours, as Medusa).
     pub session_ttl: Duration,
     pub limits: Limits,
@@ -75,6 +88,8 @@ pub struct Limits {
     pub login_failures_account: RateLimit,
     /// At most one reset per email per interval.
     pub reset_interval: Duration,
+    /// How long a device cookie exempts its client from the account-wide failure bucket.
+    pub device_cookie_ttl: Duration,
 }
 
 impl Limits {
@@ -95,6 +110,7 @@ impl Default for Limits {
             login_failures: RateLimit { capacity: 5, window: Duration::minutes(15) },
             login_failures_account: RateLimit { capacity: 20, window: Duration::hours(1) },
             reset_interval: Duration::seconds(60),
+            device_cookie_ttl: Duration::days(30),
         }
     }
 }
@@ -108,6 +124,11 @@ pub struct AuthService<S, C> {
     settings: AuthSettings,
     waker: Option<std::sync::Arc<dyn EventWaker>>,
     limiter: std::sync::Arc<dyn RateLimiter>,
+    /// The accounts whose unreadable stored hash has been logged.
+    unreadable_logged: login::LoggedOnce,
+    /// HTTP to identity providers (`with_provider_http`).
+    provider_http: std::sync::Arc<dyn ProviderHttp>,
+    oauth_cache: oauth::ProviderCache,
 }
 
 impl<S, C> std::fmt::Debug for AuthService<S, C> {
@@ -134,7 +155,16 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             settings,
             waker: None,
             limiter: std::sync::Arc::new(Unlimited),
+            unreadable_logged: login::LoggedOnce::default(),
+            provider_http: std::sync::Arc::new(oauth::NoProviderHttp),
+            oauth_cache: oauth::ProviderCache::default(),
         }
+    }
+
+    /// Calls identity providers (sign-in with Google, GitHub, OpenID Connect) through `http`.
+    pub fn with_provider_http(mut self, http: std::sync::Arc<dyn ProviderHttp>) -> Self {
+        self.provider_http = http;
+        self
     }
 
     /// Enforces `settings.limits` with `limiter` (without one, nothing is limited).
@@ -163,15 +193,19 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         &self.settings
     }
 
-    /// A bucket key: hashed, so no address or email is stored in clear.
-    fn bucket(kind: &str, parts: &[&str]) -> String {
-        format!("{kind}:{}", sha256_hex(&parts.join("\u{1f}")))
+    /// A bucket key, in `tenant`: an HMAC under a key derived from the server's secret
+    /// (`SecretBox::keyed_hash`), so no address or email is stored in clear, and a copy of the
+    /// table cannot be matched against guessed emails without the secret.
+    fn bucket(&self, kind: &str, tenant: &TenantId, parts: &[&str]) -> String {
+        let mut all = vec![kind, tenant.as_str()];
+        all.extend_from_slice(parts);
+        format!("{kind}:{}", self.secrets.keyed_hash(&all.join("\u{1f}")))
     }
 
     /// The per-client budget of the credential routes (register, login, reset-password, update,
-    /// change-password): `TooManyRequests` once spent. Counted by `ctx.client`.
+    /// change-password): `TooManyRequests` once spent. Counted by `ctx.client`, per tenant.
     pub fn admit(&self, ctx: &AuthContext) -> Result<(), AuthError> {
-        let key = Self::bucket("client", &[&ctx.client]);
+        let key = self.bucket("client", &ctx.tenant, &[&ctx.client]);
         self.limiter.take(&key, &self.settings.limits.per_client, self.clock.now())?.check("client")
     }
 
@@ -190,13 +224,20 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         if !provider.is_emailpass() {
             return Err(AuthError::NotAllowed(format!("Unknown auth provider: {provider}")));
         }
-        Ok(AuthContext { tenant: request.tenant, actor_type, provider, client })
+        Ok(AuthContext {
+            tenant: request.tenant,
+            settings: request.settings,
+            keys: request.keys,
+            actor_type,
+            provider,
+            client,
+        })
     }
 
-    /// Checks an actor type against `ACTOR_TYPES` (for the tenant of `_request`, once tenants
-    /// have settings of their own): 400 `not_allowed` naming it otherwise.
-    pub fn check_actor_type(&self, _request: &RequestContext, actor_type: &str) -> Result<ActorType, AuthError> {
-        if self.settings.actor_types.iter().any(|a| a == actor_type) {
+    /// Checks an actor type against the request's tenant's `ACTOR_TYPES`: 400 `not_allowed`
+    /// naming it otherwise.
+    pub fn check_actor_type(&self, request: &RequestContext, actor_type: &str) -> Result<ActorType, AuthError> {
+        if request.settings.actor_types.iter().any(|a| a == actor_type) {
             Ok(ActorType::new(actor_type))
         } else {
             Err(AuthError::NotAllowed(format!("Unknown actor type: {actor_type}")))
@@ -205,12 +246,13 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
 
     /// An auth token for `identity` as the request's actor type, through its provider.
     fn issue_for(&self, ctx: &AuthContext, identity: &IdentityRecord) -> Result<String, AuthError> {
-        self.issue(&ctx.tenant, &ctx.actor_type, &ctx.provider, identity)
+        self.issue(&ctx.request(), &ctx.actor_type, &ctx.provider, identity)
     }
 
+    /// An auth token for `identity` in the request's tenant, for the tenant's token lifetime.
     fn issue(
         &self,
-        tenant: &TenantId,
+        ctx: &RequestContext,
         actor_type: &ActorType,
         provider: &AuthProvider,
         identity: &IdentityRecord,
@@ -223,13 +265,15 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             app_metadata: identity.app_metadata.clone(),
             user_metadata: identity.user_metadata.clone(),
             stamp: identity.security_stamp.clone(),
-            tenant: tenant.as_str().into(),
+            tenant: ctx.tenant.as_str().into(),
         };
-        self.tokens.issue_auth(&input, self.clock.now())
+        let how = Issuing { ttl: ctx.settings.auth_ttl, keys: &ctx.keys, issuer: Some(&ctx.settings.issuer) };
+        self.tokens.issue_auth_with(&input, self.clock.now(), &how)
     }
 
-    fn outgoing(&self, event: StoredEvent) -> NewEvent {
-        NewEvent { event, sinks: self.settings.event_sinks.clone() }
+    /// `event`, to be delivered to the sinks of its tenant.
+    fn outgoing(settings: &TenantSettings, event: StoredEvent) -> NewEvent {
+        NewEvent { event, sinks: settings.event_sinks.clone() }
     }
 }
 

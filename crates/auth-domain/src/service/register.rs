@@ -7,7 +7,7 @@ use crate::context::AuthContext;
 use crate::email::Email;
 use crate::model::{new_id, IdentityRecord, NewIdentity};
 use crate::newtypes::EntityKey;
-use crate::password::{Password, PasswordMatch};
+use crate::password::{user_inputs, Password, PasswordMatch};
 use crate::ports::{AuthStore, Clock};
 use crate::secret::random_hex;
 use crate::AuthError;
@@ -24,7 +24,8 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     /// as a failed login, by the request's client.
     pub fn register(&self, ctx: &AuthContext, email: &str, password: String) -> Result<String, AuthError> {
         let email = Email::parse(email)?;
-        let password = self.settings.password_policy.check(password)?;
+        let inputs = user_inputs(email.as_str(), ctx.tenant.as_str());
+        let password = ctx.settings.password_policy.check_with(password, "password", &inputs)?;
         if let Some(existing) = self.store.find_by_email(&ctx.tenant, &ctx.provider, email.key())? {
             return self.register_existing(ctx, &existing, &password, email.key());
         }
@@ -64,13 +65,14 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
         password: &Password,
         key: &EntityKey,
     ) -> Result<String, AuthError> {
-        let throttle = self.password_throttle(key, &ctx.client)?;
-        let matched = self.hasher.verify(password, &existing.password_hash);
+        let throttle = self.password_throttle(ctx, key, false)?;
+        let matched = self.verify_password(&ctx.tenant, existing, password);
         if !matched.matched() {
-            self.failed_password(&throttle)?;
+            // A wrong password: the tokens taken before the verification stay taken.
             return Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()));
         }
         if !existing.has_no_actor() {
+            self.not_counted(&throttle)?;
             return Err(AuthError::Unauthorized(IDENTITY_EXISTS.into()));
         }
         self.passed_password(&throttle)?;

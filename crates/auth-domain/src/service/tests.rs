@@ -10,9 +10,11 @@ use crate::delivery::{DispatchSettings, Dispatcher};
 use crate::event::Envelope;
 use crate::memory::MemoryStore;
 use crate::model::CustomerFields;
+use crate::password::PasswordPolicy;
 use crate::ports::EventSink;
-use crate::ports::{DeliveryStatus, EventOutbox, IdentityStore};
+use crate::ports::{DeliveryStatus, EventOutbox, IdentityStore, ResetRequestStore};
 use crate::secret::SecretBox;
+use crate::tenant::{SingleTenant, TenantDirectory, TenantSettings};
 use crate::token::{AuthClaims, TokenSettings};
 use crate::TokenRejection;
 
@@ -51,14 +53,8 @@ fn fixture_with_cost(cost: u32) -> Fixture {
         auth_ttl: Duration::days(1),
         leeway: Duration::zero(),
     });
-    let settings = AuthSettings {
-        actor_types: vec!["customer".into(), "user".into()],
-        password_policy: PasswordPolicy { min_length: 8, min_strength: 0 },
-        reset_ttl: Duration::minutes(15),
-        event_sinks: vec!["test".into()],
-        session_ttl: Duration::hours(10),
-        limits: Limits::default(),
-    };
+    let settings =
+        AuthSettings { reset_ttl: Duration::minutes(15), session_ttl: Duration::hours(10), limits: Limits::default() };
     let hasher = PasswordHasher::new(cost).unwrap();
     let service = AuthService::new(store.clone(), clock.clone(), hasher, tokens, secrets.clone(), settings);
     Fixture { service, store, clock, secrets }
@@ -73,6 +69,8 @@ fn fixture() -> Fixture {
 fn context(actor_type: &str, client: &str) -> AuthContext {
     AuthContext {
         tenant: TenantId::default_tenant(),
+        settings: tenant().settings,
+        keys: tenant().keys,
         actor_type: ActorType::new(actor_type),
         provider: AuthProvider::emailpass(),
         client: client.into(),
@@ -93,10 +91,28 @@ fn customer() -> AuthContext {
 
 /// The context of a request of the default tenant whose route names no actor type.
 fn tenant() -> RequestContext {
-    RequestContext::new(TenantId::default_tenant())
+    RequestContext::new(SingleTenant::new(tenant_settings()).resolve(None).unwrap())
+}
+
+/// The default tenant's settings here: customers and users, sink `test`.
+fn tenant_settings() -> TenantSettings {
+    TenantSettings {
+        actor_types: vec!["customer".into(), "user".into()],
+        password_policy: PasswordPolicy { min_length: 8, min_strength: 0 },
+        event_sinks: vec!["test".into()],
+        ..TenantSettings::basic()
+    }
 }
 
 const PW: &str = "correct horse";
+
+/// reset-password, then the reset worker's pass at once: the request recorded, then fulfilled.
+fn reset_now(service: &Service, ctx: &AuthContext, identifier: &str, metadata: Map<String, Value>) {
+    service.request_password_reset(ctx, identifier, metadata).unwrap();
+    service
+        .fulfil_reset_requests(&SingleTenant::new(tenant_settings()), Duration::zero(), Duration::minutes(1), 100)
+        .unwrap();
+}
 
 impl Fixture {
     fn claims(&self, token: &str) -> AuthClaims {
@@ -110,7 +126,7 @@ impl Fixture {
     }
 
     fn request_reset(&self, identifier: &str) -> String {
-        self.service.request_password_reset(&customer(), identifier, Map::new()).unwrap();
+        reset_now(&self.service, &customer(), identifier, Map::new());
         self.last_reset_token()
     }
 
@@ -252,9 +268,40 @@ fn reset_flow_consumes_the_token_once_and_revokes_old_tokens() {
 }
 
 #[test]
+fn a_reset_request_is_recorded_sealed_and_fulfilled_once() {
+    let f = fixture();
+    f.service.register(&customer(), "ann@b.c", PW.into()).unwrap();
+    for who in ["ann@b.c", "nobody@b.c"] {
+        f.service.request_password_reset(&customer(), who, Map::new()).unwrap();
+    }
+    {
+        let state = f.store.lock();
+        assert_eq!(state.reset_requests.len(), 2, "recorded alike, account or not");
+        assert!(state.reset_requests.iter().all(|(r, _)| !r.sealed.contains("b.c")), "the identifier is sealed");
+        assert!(state.events.is_empty(), "nothing done before the worker");
+    }
+    let directory = SingleTenant::new(tenant_settings());
+    let (none, lease) = (Duration::zero(), Duration::minutes(1));
+    assert_eq!(f.service.fulfil_reset_requests(&directory, Duration::seconds(1), lease, 10).unwrap(), 0, "too young");
+    assert_eq!(f.service.fulfil_reset_requests(&directory, none, lease, 10).unwrap(), 2);
+    assert_eq!(f.store.lock().events.len(), 1, "one event, for the account");
+    assert!(f.store.lock().reset_requests.is_empty());
+    assert_eq!(f.service.fulfil_reset_requests(&directory, none, lease, 10).unwrap(), 0);
+    // A request held by a worker that died is taken again once its lease ends.
+    f.clock.advance(Duration::seconds(61));
+    f.service.request_password_reset(&customer(), "ann@b.c", Map::new()).unwrap();
+    let now = f.clock.now();
+    assert_eq!(f.store.claim_reset_requests(now, now, now + Duration::minutes(1), 10).unwrap().len(), 1);
+    assert_eq!(f.service.fulfil_reset_requests(&directory, none, lease, 10).unwrap(), 0, "held");
+    f.clock.advance(Duration::minutes(2));
+    assert_eq!(f.service.fulfil_reset_requests(&directory, none, lease, 10).unwrap(), 1);
+    assert_eq!(f.store.lock().events.len(), 2);
+}
+
+#[test]
 fn reset_for_unknown_identifiers_does_nothing() {
     let f = fixture();
-    f.service.request_password_reset(&customer(), "nobody@b.c", Map::new()).unwrap();
+    reset_now(&f.service, &customer(), "nobody@b.c", Map::new());
     assert!(f.store.lock().events.is_empty());
 }
 
@@ -312,6 +359,28 @@ fn refresh_reads_the_current_state() {
 }
 
 #[test]
+fn refresh_from_memory_answers_only_what_the_full_path_would_accept() {
+    let f = fixture();
+    let token = f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let fresh = f.service.refresh_from_memory(&tenant(), &token).expect("a valid token, its identity in memory");
+    let full = f.service.refresh(&tenant(), &f.service.authenticate(&tenant(), &token).unwrap()).unwrap();
+    let (a, b) = (f.claims(&fresh), f.claims(&full));
+    assert_eq!((a.auth_identity_id, a.stamp, a.actor_type), (b.auth_identity_id, b.stamp, b.actor_type));
+    assert!(f.service.refresh_from_memory(&tenant(), "not.a.token").is_none());
+    let caller = f.service.authenticate(&tenant(), &token).unwrap();
+    f.service.logout_all(&tenant(), &caller).unwrap();
+    assert!(f.service.refresh_from_memory(&tenant(), &token).is_none(), "a revoked stamp is left to the full path");
+    let other = RequestContext::new(crate::tenant::Tenant {
+        id: TenantId::new("other"),
+        status: crate::tenant::TenantStatus::Active,
+        settings: Arc::new(tenant_settings()),
+        keys: Arc::default(),
+    });
+    let token = f.service.login(&customer(), "a@b.c", PW.into()).unwrap();
+    assert!(f.service.refresh_from_memory(&other, &token).is_none(), "another tenant's token");
+}
+
+#[test]
 fn contexts_are_checked() {
     let f = fixture();
     let check = |actor: &str, provider: &str| f.service.auth_context(tenant(), actor, provider, "client".into());
@@ -361,9 +430,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
-    f.service
-        .request_password_reset(&customer(), "a@b.c", Map::from_iter([("k".to_string(), Value::from("v"))]))
-        .unwrap();
+    reset_now(&f.service, &customer(), "a@b.c", Map::from_iter([("k".to_string(), Value::from("v"))]));
     let d = dispatcher(&f, sink.clone());
     assert_eq!(d.run_pass().unwrap().failed, 1);
     assert_eq!(d.run_pass().unwrap().failed, 0, "not due before the retry delay");
@@ -383,7 +450,7 @@ fn the_dispatcher_delivers_retries_and_erases_the_secret() {
 fn the_dispatcher_never_delivers_an_expired_token() {
     let f = fixture();
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    reset_now(&f.service, &customer(), "a@b.c", Map::new());
     let sink = Arc::new(RecordingSink::default());
     f.clock.advance(Duration::minutes(16));
     let report = dispatcher(&f, sink.clone()).run_pass().unwrap();
@@ -504,7 +571,7 @@ fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
     let sink = Arc::new(RecordingSink::default());
     *sink.fail.lock().unwrap() = true;
-    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    reset_now(&f.service, &customer(), "a@b.c", Map::new());
     let d = dispatcher(&f, sink.clone());
     let mut reports = Vec::new();
     for _ in 0..3 {
@@ -525,7 +592,7 @@ fn the_dispatcher_gives_up_after_the_last_attempt_and_can_be_rearmed() {
 fn a_claimed_delivery_is_not_claimed_again_before_its_lease_ends() {
     let f = fixture();
     f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
-    f.service.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    reset_now(&f.service, &customer(), "a@b.c", Map::new());
     let now = f.clock.now();
     assert_eq!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().len(), 1);
     assert!(f.store.claim_due(now, now + Duration::minutes(1), 10).unwrap().is_empty());
@@ -544,6 +611,7 @@ fn limited(f: &Fixture) -> Service {
             login_failures: crate::ratelimit::RateLimit { capacity: 2, window: Duration::minutes(10) },
             login_failures_account: crate::ratelimit::RateLimit { capacity: 3, window: Duration::hours(1) },
             reset_interval: Duration::seconds(60),
+            device_cookie_ttl: Duration::days(30),
         },
         ..f.service.settings().clone()
     };
@@ -598,11 +666,11 @@ fn the_client_budget_and_the_reset_interval() {
         Err(AuthError::TooManyRequests { limit: "client", retry_after_secs: 20 })
     ));
     assert!(svc.admit(&customer_at("ip2")).is_ok());
-    svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
-    svc.request_password_reset(&customer(), "A@b.c ", Map::new()).unwrap();
+    reset_now(&svc, &customer(), "a@b.c", Map::new());
+    reset_now(&svc, &customer(), "A@b.c ", Map::new());
     assert_eq!(f.store.lock().events.len(), 1, "a second request inside the interval does nothing");
     f.clock.advance(Duration::seconds(61));
-    svc.request_password_reset(&customer(), "a@b.c", Map::new()).unwrap();
+    reset_now(&svc, &customer(), "a@b.c", Map::new());
     assert_eq!(f.store.lock().events.len(), 2);
 }
 
@@ -682,4 +750,108 @@ fn a_password_typed_in_another_normal_form_logs_in_and_old_hashes_are_replaced()
     assert_ne!(replaced, legacy, "the legacy hash is replaced");
     assert!(bcrypt::verify(nfc.as_bytes(), &replaced).unwrap(), "by a hash of the NFKC form");
     assert!(f.service.login(&customer_at("ip"), "d@b.c", nfc.into()).is_ok(), "now NFC logs in too");
+}
+
+/// Gives the identity of `key` the stored hash `hash` (as an import from Medusa would).
+fn set_hash(f: &Fixture, key: &str, hash: &str) {
+    for (k, record) in f.store.lock().identities.values_mut() {
+        if k == key {
+            record.password_hash = hash.to_string();
+        }
+    }
+}
+
+fn hash_of(f: &Fixture, key: &str) -> String {
+    f.store.lock().identities.values().find(|(k, _)| k == key).unwrap().1.password_hash.clone()
+}
+
+#[test]
+fn a_medusa_hash_logs_in_and_is_replaced_by_bcrypt() {
+    use crate::password::scrypt_kdf::tests::MEDUSA_ACCOUNTS;
+    let f = fixture();
+    let (email, password, medusa) = MEDUSA_ACCOUNTS[2];
+    f.service.register(&customer(), email, "placeholder password".into()).unwrap();
+    set_hash(&f, email, medusa);
+    // A wrong password fails as any does, and leaves the hash alone.
+    let err = f.service.login(&customer_at("ip"), email, "ann-medusa-pass-2".into()).unwrap_err();
+    assert!(matches!(err, AuthError::Unauthorized(ref m) if m == INVALID_CREDENTIALS), "{err:?}");
+    assert_eq!(hash_of(&f, email), medusa);
+    let started = std::time::Instant::now();
+    let token = f.service.login(&customer_at("ip"), email, password.into()).unwrap();
+    eprintln!("login with a Medusa hash (and its rehash at cost 4) in {:?}", started.elapsed());
+    assert_eq!(f.claims(&token).actor_id, "");
+    let replaced = hash_of(&f, email);
+    assert!(replaced.starts_with("$2b$04$"), "bcrypt at the configured cost: {replaced}");
+    assert!(bcrypt::verify(password, &replaced).unwrap());
+    // From now on a bcrypt login, which leaves the new hash as it is.
+    f.service.login(&customer_at("ip"), email, password.into()).unwrap();
+    assert_eq!(hash_of(&f, email), replaced);
+    assert!(f.service.login(&customer_at("ip"), email, "ann-medusa-pass-2".into()).is_err());
+}
+
+#[test]
+fn re_registering_with_a_medusa_password_replaces_the_hash_too() {
+    use crate::password::scrypt_kdf::tests::MEDUSA_ACCOUNTS;
+    let f = fixture();
+    // carol registered in Medusa and has no customer yet.
+    let (email, password, medusa) = MEDUSA_ACCOUNTS[4];
+    f.service.register(&customer(), email, "placeholder password".into()).unwrap();
+    set_hash(&f, email, medusa);
+    assert!(f.service.register(&customer(), email, "carol-pass-4".into()).is_err());
+    assert_eq!(hash_of(&f, email), medusa);
+    f.service.register(&customer(), email, password.into()).unwrap();
+    assert!(hash_of(&f, email).starts_with("$2b$04$"));
+}
+
+#[test]
+fn an_unreadable_hash_fails_like_a_wrong_password_and_is_logged_once() {
+    use crate::password::scrypt_kdf::tests::MEDUSA_ACCOUNTS;
+    let f = fixture();
+    let (email, password, medusa) = MEDUSA_ACCOUNTS[1];
+    f.service.register(&customer(), email, "placeholder password".into()).unwrap();
+    let truncated = &medusa[..96];
+    set_hash(&f, email, truncated);
+    let id = f.store.lock().identities.values().find(|(k, _)| k == email).unwrap().1.auth_identity_id.clone();
+    for _ in 0..2 {
+        let err = f.service.login(&customer_at("ip"), email, password.into()).unwrap_err();
+        assert!(matches!(err, AuthError::Unauthorized(ref m) if m == INVALID_CREDENTIALS), "{err:?}");
+    }
+    assert_eq!(hash_of(&f, email), truncated, "left as it is");
+    // The first failure logged it; no later one does.
+    assert!(!f.service.unreadable_logged.first(&TenantId::default_tenant(), &id));
+    // A wrong password on a readable hash is not logged.
+    let (other, _, other_hash) = MEDUSA_ACCOUNTS[0];
+    f.service.register(&customer(), other, "placeholder password".into()).unwrap();
+    set_hash(&f, other, other_hash);
+    assert!(f.service.login(&customer_at("ip"), other, "wrong password".into()).is_err());
+    let other_id = f.store.lock().identities.values().find(|(k, _)| k == other).unwrap().1.auth_identity_id.clone();
+    assert!(f.service.unreadable_logged.first(&TenantId::default_tenant(), &other_id));
+}
+
+#[test]
+fn a_device_cookie_is_bound_to_its_account_tenant_and_expiry() {
+    let f = fixture();
+    f.service.register(&customer(), "a@b.c", PW.into()).unwrap();
+    let key = crate::email::email_key(" A@b.c");
+    let first = f.service.login_on_device(&customer(), "a@b.c", PW.into(), None).unwrap();
+    assert!(f.service.device_knows(&customer(), &key, &first.device_cookie));
+    let other_tenant = AuthContext { tenant: TenantId::new("other"), ..customer() };
+    assert!(!f.service.device_knows(&other_tenant, &key, &first.device_cookie), "another tenant's");
+    assert!(!f.service.device_knows(&customer(), &crate::email::email_key("b@b.c"), &first.device_cookie));
+    // A later login keeps the entries of other accounts, and at most five in all.
+    f.service.register(&customer(), "b@b.c", PW.into()).unwrap();
+    let both = f.service.login_on_device(&customer(), "b@b.c", PW.into(), Some(&first.device_cookie)).unwrap();
+    assert!(f.service.device_knows(&customer(), &key, &both.device_cookie));
+    assert!(f.service.device_knows(&customer(), &crate::email::email_key("b@b.c"), &both.device_cookie));
+    let mut cookie = both.device_cookie.clone();
+    for i in 0..6 {
+        let who = format!("c{i}@b.c");
+        f.service.register(&customer(), &who, PW.into()).unwrap();
+        cookie = f.service.login_on_device(&customer(), &who, PW.into(), Some(&cookie)).unwrap().device_cookie;
+    }
+    assert_eq!(cookie.split('~').count(), 5);
+    assert!(!f.service.device_knows(&customer(), &key, &cookie), "the oldest account is forgotten");
+    // It expires with DEVICE_COOKIE_TTL.
+    f.clock.advance(Duration::days(31));
+    assert!(!f.service.device_knows(&customer(), &key, &first.device_cookie));
 }

@@ -7,6 +7,7 @@ use crate::context::RequestContext;
 use crate::email::Email;
 use crate::model::{new_id, NewIdentity};
 use crate::newtypes::AuthProvider;
+use crate::password::user_inputs;
 use crate::ports::{AuthStore, Clock};
 use crate::secret::random_hex;
 use crate::AuthError;
@@ -16,7 +17,8 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
     /// from the start. Returns the user id.
     pub fn create_user(&self, ctx: &RequestContext, email: &str, password: String) -> Result<String, AuthError> {
         let email = Email::parse(email)?;
-        let password = self.settings.password_policy.check(password)?;
+        let inputs = user_inputs(email.as_str(), ctx.tenant.as_str());
+        let password = ctx.settings.password_policy.check_with(password, "password", &inputs)?;
         let user_id = new_id("user");
         let identity = NewIdentity {
             auth_identity_id: new_id("authid"),

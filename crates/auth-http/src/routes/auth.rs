@@ -1,4 +1,5 @@
-//! `/auth/...`: register, login, reset-password, update, callback, providers, token refresh.
+//! `/auth/...`: register, login, reset-password, update, providers, token refresh, change-password;
+//! the redirect sign-in with other providers and its callback are in `oauth.rs`.
 
 use actix_web::http::header::ContentType;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -6,14 +7,16 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToResponse, ToSchema};
 
 use auth_domain::context::AuthContext;
+use auth_domain::newtypes::EMAILPASS;
+use auth_domain::service::DEVICE_COOKIE;
 use auth_domain::AuthError;
 
 use crate::body::{Fields, JsonBody};
 use crate::context::ActorProvider;
 use crate::credentials::Presented;
 use crate::responses::{
-    error_example, negotiated_unauthorized, success_response, token_response, Conflict, ErrorBody, PayloadTooLarge,
-    ServerError, SuccessResponse, TokenResponse, TooManyRequests, Unauthorized,
+    error_example, negotiated_unauthorized, success_response, token_response, Conflict, ErrorBody, LoginResponse,
+    PayloadTooLarge, ServerError, SuccessResponse, TokenResponse, TooManyRequests, Unauthorized,
 };
 use crate::{ApiError, AppService, AppState};
 
@@ -26,7 +29,9 @@ pub(crate) struct ActorProviderParams {
     /// digits and `_`). Any other is 400 `not_allowed`.
     #[param(pattern = r"^[A-Za-z0-9_]+$", example = "customer")]
     actor: String,
-    /// The auth provider: only `emailpass` (any other is 400 `not_allowed`).
+    /// The auth provider: `emailpass`, or one the tenant configured: `google`, `github`, `oidc`
+    /// (any other is 400 `not_allowed`). Register, reset-password, update and change-password
+    /// are `emailpass` only.
     #[param(inline)]
     provider: Provider,
 }
@@ -36,6 +41,12 @@ pub(crate) struct ActorProviderParams {
 enum Provider {
     #[serde(rename = "emailpass")]
     Emailpass,
+    #[serde(rename = "google")]
+    Google,
+    #[serde(rename = "github")]
+    Github,
+    #[serde(rename = "oidc")]
+    Oidc,
 }
 
 /// The path parameter of `/auth/{actor}/providers`.
@@ -75,16 +86,27 @@ async fn with_credentials(
     body: JsonBody,
     use_case: CredentialUseCase,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = state.auth_context(&req, path)?;
-    let mut fields = Fields::of(&body);
+    let (ctx, email, password) = admitted_credentials(&state, &req, path, &body).await?;
+    let token = state.hashing(move |svc| use_case(svc, &ctx, &email, password)).await?;
+    Ok(token_response(token))
+}
+
+/// The context, email and password of register and login, after the per-client budget.
+async fn admitted_credentials(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    path: ActorProvider,
+    body: &JsonBody,
+) -> Result<(AuthContext, String, String), ApiError> {
+    let ctx = state.auth_context(req, path)?;
+    let mut fields = Fields::of(body);
     let email = fields.string("email");
     let password = fields.string("password");
     fields.finish()?;
     // The budget first: a request over it never waits for a hashing permit.
     let admitted = ctx.clone();
     state.blocking(move |svc| svc.admit(&admitted)).await?;
-    let token = state.hashing(move |svc| use_case(svc, &ctx, &email, password)).await?;
-    Ok(token_response(token))
+    Ok((ctx, email, password))
 }
 
 /// Register an email and password
@@ -139,10 +161,22 @@ pub(crate) async fn register(
 
 /// Log in
 ///
-/// Answers an auth token for the identity of the email (trimmed, lowercased for the lookup) when
-/// the password matches. Other fields and any `Authorization` header are ignored; the email
-/// grammar and the password policy are not checked. Every 401 costs one bcrypt verification,
-/// for unknown emails too.
+/// `emailpass`: answers an auth token for the identity of the email (trimmed, lowercased for the
+/// lookup) when the password matches. Other fields and any `Authorization` header are ignored;
+/// the email grammar and the password policy are not checked. Every 401 costs one bcrypt
+/// verification, for unknown emails too.
+///
+/// A success also sets the **device cookie** `xclade_device` (`HttpOnly`, `Path=/auth`, for
+/// `DEVICE_COOKIE_TTL`): later logins to this account that carry it are not counted against, nor
+/// refused by, the account-wide failure limit (`LOGIN_FAILURE_LIMIT_ACCOUNT`), so guessing from
+/// many addresses cannot lock the account's own devices out. Browsers send it with
+/// `credentials: "include"`; other clients may keep and send it back.
+///
+/// `google`, `github`, `oidc` (when the tenant configured them): the body is ignored and the
+/// answer is `{"location"}`, the provider's authorization URL, as `GET` answers. The browser goes
+/// there; the provider sends it back to the storefront's callback page
+/// (`OAUTH_<PROVIDER>_CALLBACK_URL`), which passes `code` and `state` to
+/// `/auth/{actor}/{provider}/callback`.
 #[utoipa::path(
     post,
     path = "/auth/{actor}/{provider}",
@@ -151,9 +185,11 @@ pub(crate) async fn register(
     params(ActorProviderParams),
     request_body(content = CredentialsRequest, description = "The email and password of an identity."),
     responses(
-        (status = 200, description = "An auth token.", body = TokenResponse,
-            headers(("Cache-Control" = String, description = "`no-store`: a token is never cached."))),
-        (status = 400, description = "A field is missing or of the wrong type.", body = ErrorBody,
+        (status = 200, description = "`emailpass`: an auth token. Another provider: the authorization URL.",
+            body = LoginResponse,
+            headers(("Cache-Control" = String, description = "`no-store`: never cached."),
+                ("Set-Cookie" = String, description = "`emailpass`: the device cookie `xclade_device` of this account."))),
+        (status = 400, description = "A field is missing or of the wrong type (`emailpass`).", body = ErrorBody,
             example = json!(error_example("invalid_data", "Invalid request: Field 'password' is required"))),
         (status = 401, description = "Unknown email, wrong password, or a password bcrypt cannot take (always JSON).",
             body = ErrorBody, example = json!(error_example("unauthorized", "Invalid email or password"))),
@@ -169,7 +205,18 @@ pub(crate) async fn login(
     path: ActorProvider,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    with_credentials(state, req, path, body, |svc, ctx, email, password| svc.login(ctx, email, password)).await
+    if path.1 != EMAILPASS {
+        return super::oauth::begin_sign_in(state, req, path).await;
+    }
+    let device = req.cookie(DEVICE_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty());
+    let (ctx, email, password) = admitted_credentials(&state, &req, path, &body).await?;
+    let success = state.hashing(move |svc| svc.login_on_device(&ctx, &email, password, device.as_deref())).await?;
+    let mut response = token_response(success.token);
+    let ttl = state.service.settings().limits.device_cookie_ttl;
+    response
+        .add_cookie(&state.settings.cookie.device(success.device_cookie, ttl))
+        .map_err(|e| AuthError::unexpected("setting a cookie", e))?;
+    Ok(response)
 }
 
 /// The body of reset-password. Unknown fields are refused.
@@ -187,13 +234,14 @@ pub(crate) struct ResetPasswordRequest {
 
 /// Ask for a password reset link
 ///
-/// Answers 201 `Created` at once, **whether or not the identifier belongs to an account**; the
-/// rest runs in the background. For an account, a new reset token (15 minutes, single use)
-/// replaces any earlier one, and an `auth.password_reset` event carries it to the sinks (the
-/// reset link). At most one reset per identifier per `RESET_PASSWORD_INTERVAL` (default 60 s): a
-/// request inside the interval does nothing and still answers 201. A database failure is a 500
-/// only on PostgreSQL with the limits on (the per-client budget lives there); otherwise it is
-/// only logged.
+/// Answers 201 `Created` **whether or not the identifier belongs to an account**, once the
+/// request is recorded in the database (sealed; the same insert for every identifier, no lookup),
+/// so that a crash after the answer loses nothing. A worker then does the rest: for an account, a
+/// new reset token (15 minutes, single use) replaces any earlier one, and an
+/// `auth.password_reset` event carries it to the sinks (the reset link). At most one reset per
+/// identifier per `RESET_PASSWORD_INTERVAL` (default 60 s): a request inside the interval does
+/// nothing and still answers 201. A database failure before the request is recorded is a 503
+/// `database_error`: no 201 is given for a request that could be lost.
 #[utoipa::path(
     post,
     path = "/auth/{actor}/{provider}/reset-password",
@@ -225,12 +273,10 @@ pub(crate) async fn reset_password(
     fields.finish_strict(&["identifier", "metadata"])?;
     let admitted = ctx.clone();
     state.blocking(move |svc| svc.admit(&admitted)).await?;
-    // The work for a known account (token, event) leaves the request path: the answer costs the
-    // same for known and unknown identifiers. A failure there is logged, never shown.
-    let background = state.clone();
-    actix_web::rt::spawn(crate::request_id::carry(async move {
-        let _ = background.blocking(move |svc| svc.request_password_reset(&ctx, &identifier, metadata)).await;
-    }));
+    // The request is recorded before the answer (one insert, whether or not the identifier
+    // names an account, so the answer costs the same); the reset worker does the lookup, the
+    // token and the event. Once the 201 is sent, a crash loses nothing.
+    state.blocking(move |svc| svc.request_password_reset(&ctx, &identifier, metadata)).await?;
     Ok(HttpResponse::Created().content_type(ContentType::plaintext()).body("Created"))
 }
 
@@ -316,57 +362,6 @@ pub(crate) async fn update(
     Ok(success_response())
 }
 
-/// A redirect provider's callback (GET)
-///
-/// `emailpass` has no redirect flow: after the `{actor}`/`{provider}` checks the answer is always
-/// 400 `not_allowed`. Query parameters are ignored.
-#[utoipa::path(
-    get,
-    path = "/auth/{actor}/{provider}/callback",
-    operation_id = "callback",
-    tag = "auth",
-    params(ActorProviderParams),
-    responses(
-        (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
-            example = json!(error_example("not_allowed",
-                "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
-    )
-)]
-pub(crate) async fn callback(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: ActorProvider,
-) -> Result<HttpResponse, ApiError> {
-    let AuthContext { actor_type: actor, provider, .. } = state.auth_context(&req, path)?;
-    Err(AuthError::NotAllowed(format!(
-        "The {provider} provider has no callback: it authenticates with POST /auth/{actor}/{provider}"
-    ))
-    .into())
-}
-
-/// A redirect provider's callback (POST)
-///
-/// As `GET`: always 400 `not_allowed` for `emailpass`. The body is not read.
-#[utoipa::path(
-    post,
-    path = "/auth/{actor}/{provider}/callback",
-    operation_id = "callback_post",
-    tag = "auth",
-    params(ActorProviderParams),
-    responses(
-        (status = 400, description = "Always: `emailpass` has no callback.", body = ErrorBody,
-            example = json!(error_example("not_allowed",
-                "The emailpass provider has no callback: it authenticates with POST /auth/customer/emailpass"))),
-    )
-)]
-pub(crate) async fn callback_post(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    path: ActorProvider,
-) -> Result<HttpResponse, ApiError> {
-    callback(state, req, path).await
-}
-
 /// The auth providers of an actor type.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ProvidersResponse {
@@ -377,12 +372,14 @@ pub(crate) struct ProvidersResponse {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ProviderInfo {
     #[schema(example = "emailpass")]
-    id: &'static str,
+    id: String,
     #[schema(example = "emailpass")]
-    identifier: &'static str,
+    identifier: String,
     #[schema(example = "Email and password")]
-    display_name: &'static str,
-    /// `credentials`: the client posts them to `/auth/{actor}/{id}`.
+    display_name: String,
+    /// `credentials`: the client posts them to `/auth/{actor}/{id}`. `redirect`: the client asks
+    /// `/auth/{actor}/{id}` for a `location`, sends the browser there, and hands the callback's
+    /// `code` and `state` to `/auth/{actor}/{id}/callback`.
     #[schema(example = "credentials")]
     flow: &'static str,
 }
@@ -395,7 +392,8 @@ pub(crate) struct ProviderInfo {
     tag = "auth",
     params(ActorParam),
     responses(
-        (status = 200, description = "One provider, `emailpass`.", body = ProvidersResponse),
+        (status = 200, description = "`emailpass`, then the providers the tenant configured (`google`, `github`, \
+            `oidc`).", body = ProvidersResponse),
     )
 )]
 pub(crate) async fn providers(
@@ -405,14 +403,19 @@ pub(crate) async fn providers(
 ) -> Result<HttpResponse, ApiError> {
     let request = state.request_context(&req)?;
     state.service.check_actor_type(&request, &actor)?;
-    Ok(HttpResponse::Ok().json(ProvidersResponse {
-        providers: vec![ProviderInfo {
-            id: "emailpass",
-            identifier: "emailpass",
-            display_name: "Email and password",
-            flow: "credentials",
-        }],
-    }))
+    let mut providers = vec![ProviderInfo {
+        id: EMAILPASS.into(),
+        identifier: EMAILPASS.into(),
+        display_name: "Email and password".into(),
+        flow: "credentials",
+    }];
+    providers.extend(request.settings.oauth_providers.iter().map(|p| ProviderInfo {
+        id: p.kind.id().into(),
+        identifier: p.kind.id().into(),
+        display_name: p.display_name.clone(),
+        flow: "redirect",
+    }));
+    Ok(HttpResponse::Ok().json(ProvidersResponse { providers }))
 }
 
 /// Refresh an auth token
@@ -420,7 +423,9 @@ pub(crate) async fn providers(
 /// A new token built from the current database state (actor id, metadata, stamp) with a fresh
 /// `iat`/`exp`, for the actor type and provider of the token or session. The session cookie is
 /// tried first, then the bearer token. The body is not read. This is how a registration token
-/// gets a token whose `actor_id` is the customer created meanwhile.
+/// gets a token whose `actor_id` is the customer created meanwhile. While the store has
+/// `MEDUSA_JWT_SECRET` (moving from Medusa), a bearer token that its Medusa backend signed is
+/// exchanged too, if the account was imported and its password has not changed since.
 #[utoipa::path(
     post,
     path = "/auth/token/refresh",
@@ -440,7 +445,17 @@ pub(crate) async fn refresh(
     presented: Presented,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.request_context(&req)?;
-    let fresh = state.as_caller(ctx, presented, |svc, ctx, caller| svc.refresh(ctx, caller)).await?;
+    // The hot path: a bearer token whose identity is in memory is answered here, on the worker,
+    // with no database turn and no thread hop. Everything else, refusals included, takes the
+    // blocking path, which answers as if this one did not exist.
+    if let (None, Some(bearer)) = (&presented.session, presented.bearer.as_deref()) {
+        if let Some(fresh) = state.service.refresh_from_memory(&ctx, bearer) {
+            return Ok(token_response(fresh));
+        }
+    }
+    let fresh = state
+        .blocking(move |svc| svc.refresh_presented(&ctx, presented.session.as_ref(), presented.bearer.as_deref()))
+        .await?;
     Ok(token_response(fresh))
 }
 

@@ -18,8 +18,8 @@ pub(crate) struct SessionResponse {
     user: TokenClaims,
 }
 
-/// The verified claims of an auth token: Medusa's, in Medusa's order, then Xclade's `stamp` and
-/// `tenant`.
+/// The verified claims of an auth token: Medusa's, in Medusa's order, then Xclade's `stamp`,
+/// `tenant` and `iss`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct TokenClaims {
@@ -53,6 +53,9 @@ pub(crate) struct TokenClaims {
     stamp: String,
     #[schema(example = "default")]
     tenant: String,
+    /// The issuer: the tenant's base URL (`PUBLIC_URL`).
+    #[schema(example = "https://acme.api.myxclade.com")]
+    iss: Option<String>,
 }
 
 fn with_cookie(mut response: HttpResponse, cookie: &Cookie<'_>) -> Result<HttpResponse, ApiError> {

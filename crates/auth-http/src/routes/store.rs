@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use auth_domain::context::RequestContext;
 use auth_domain::model::{Customer, CustomerFields};
 use auth_domain::service::NewCustomerInput;
 use auth_domain::AuthError;
@@ -20,10 +21,10 @@ const KEY_REQUIRED: &str = "Publishable API key required in the request header: 
 You can manage your keys in settings in the dashboard.";
 const KEY_INVALID: &str = "A valid publishable key is required to proceed with the request";
 
-/// When `STORE_PUBLISHABLE_KEYS` is set, a listed key must come with every `/store` request
-/// (checked before the caller, as Medusa does).
-fn check_publishable_key(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(keys) = &state.settings.publishable_keys else {
+/// When the tenant's `STORE_PUBLISHABLE_KEYS` is set, a listed key must come with every `/store`
+/// request (checked before the caller, as Medusa does).
+fn check_publishable_key(ctx: &RequestContext, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(keys) = &ctx.settings.publishable_keys else {
         return Ok(());
     };
     match req.headers().get(PUBLISHABLE_KEY_HEADER).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()) {
@@ -199,7 +200,7 @@ pub(crate) async fn create_customer(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.request_context(&req)?;
-    check_publishable_key(&state, &req)?;
+    check_publishable_key(&ctx, &req)?;
     let mut fields = Fields::of(&body);
     let email = fields.nullable_string("email").flatten();
     let customer = customer_fields(&mut fields);
@@ -247,7 +248,7 @@ pub(crate) async fn retrieve_me(
     presented: Presented,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.request_context(&req)?;
-    check_publishable_key(&state, &req)?;
+    check_publishable_key(&ctx, &req)?;
     let customer = state.as_caller(ctx, presented, |svc, ctx, caller| svc.current_customer(ctx, caller)).await?;
     Ok(HttpResponse::Ok().json(customer_json(&customer)))
 }
@@ -291,7 +292,7 @@ pub(crate) async fn update_me(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = state.request_context(&req)?;
-    check_publishable_key(&state, &req)?;
+    check_publishable_key(&ctx, &req)?;
     let mut fields = Fields::of(&body);
     let changes = customer_fields(&mut fields);
     fields.finish_strict(&EDITABLE)?;

@@ -7,7 +7,7 @@
 //! `route!(Group, module::handler)` to `TABLE`, where its path should appear in the document.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use actix_cors::Cors;
 use actix_web::http::header::{HeaderValue, ALLOW};
@@ -16,16 +16,20 @@ use actix_web::{web, HttpRequest, HttpResponse, Resource, Scope};
 use utoipa::openapi::path::PathItem;
 use utoipa::openapi::OpenApi as Document;
 
-use super::{auth, docs, health, session, store};
+use super::{auth, docs, health, keys, oauth, session, store};
+use auth_domain::tenant::{Tenant, TenantDirectory, TenantSettings};
+use ipnet::IpNet;
+
 use crate::error::ApiError;
 use crate::settings::HttpSettings;
+use crate::tenant;
 
 /// Routes mounted together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Group {
-    /// `/auth/...`: a scope with the CORS origins of `/auth` (`HttpSettings::auth_cors`).
+    /// `/auth/...`: a scope with the CORS origins of `/auth` (the tenant's `AUTH_CORS`).
     Auth,
-    /// `/store/...`: a scope with the CORS origins of `/store` (`HttpSettings::store_cors`).
+    /// `/store/...`: a scope with the CORS origins of `/store` (the tenant's `STORE_CORS`).
     Store,
     /// `/health` and `/ready`, on both applications.
     Probes,
@@ -36,6 +40,8 @@ enum Group {
     Metrics,
     /// `/openapi.json`, and `/docs` with its assets.
     Reference,
+    /// `/.well-known/...`: the tenant's public keys and issuer metadata.
+    WellKnown,
 }
 
 impl Group {
@@ -44,7 +50,7 @@ impl Group {
         match self {
             Group::Auth => "/auth",
             Group::Store => "/store",
-            Group::Probes | Group::Metrics | Group::Reference => "",
+            Group::Probes | Group::Metrics | Group::Reference | Group::WellKnown => "",
         }
     }
 }
@@ -76,19 +82,24 @@ macro_rules! route {
 static TABLE: &[Route] = &[
     route!(Auth, auth::register),
     route!(Auth, auth::login),
+    route!(Auth, oauth::login_redirect),
     route!(Auth, auth::reset_password),
     route!(Auth, auth::update),
     route!(Auth, auth::change_password),
-    route!(Auth, auth::callback),
-    route!(Auth, auth::callback_post),
+    route!(Auth, oauth::callback),
+    route!(Auth, oauth::callback_post),
+    route!(Auth, oauth::link_provider),
     route!(Auth, auth::providers),
     route!(Auth, auth::refresh),
+    route!(Auth, keys::introspect),
     route!(Auth, session::create),
     route!(Auth, session::delete),
     route!(Auth, session::logout_all),
     route!(Store, store::create_customer),
     route!(Store, store::retrieve_me),
     route!(Store, store::update_me),
+    route!(WellKnown, keys::jwks),
+    route!(WellKnown, keys::openid_configuration),
     route!(Probes, health::health),
     route!(Probes, health::ready),
     route!(Metrics, health::scrape),
@@ -147,12 +158,14 @@ fn methods(item: &PathItem) -> Vec<Method> {
 }
 
 /// The API application: every route; `/metrics` scraped only with `settings.public_metrics`.
-pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &HttpSettings) {
+pub(crate) fn configure(cfg: &mut web::ServiceConfig, settings: &HttpSettings, tenants: &Arc<dyn TenantDirectory>) {
     mount(cfg, Group::Probes, true);
     mount(cfg, Group::Metrics, settings.public_metrics);
     mount(cfg, Group::Reference, true);
-    cfg.service(scope(Group::Auth).wrap(cors(&settings.auth_cors)))
-        .service(scope(Group::Store).wrap(cors(&settings.store_cors)));
+    mount(cfg, Group::WellKnown, true);
+    let cors = |origins| cors(origins, tenants.clone(), settings.trusted_proxies.clone());
+    cfg.service(scope(Group::Auth).wrap(cors(|tenant| &tenant.auth_cors)))
+        .service(scope(Group::Store).wrap(cors(|tenant| &tenant.store_cors)));
 }
 
 /// The admin application: the probes and the metrics, nothing else.
@@ -248,17 +261,22 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
     allowed.get(path).map(String::as_str)
 }
 
-/// Browsers on `origins` may call with credentials; the preflight echoes the requested headers
-/// (the JS SDK sends `x-medusa-locale` and `x-publishable-api-key`). Requests from other origins
-/// are served without CORS headers, so the browser, not the server, refuses them.
-fn cors(origins: &[String]) -> Cors {
-    let cors = Cors::default()
+/// Browsers on the request's tenant's `origins` may call with credentials; the preflight echoes
+/// the requested headers (the JS SDK sends `x-medusa-locale` and `x-publishable-api-key`).
+/// Requests from other origins are served without CORS headers, so the browser, not the server,
+/// refuses them. Only a request with an `Origin` is checked; its tenant is found as `tenant.rs`
+/// finds it (the check sees the request's head, not its extensions).
+fn cors(origins: fn(&TenantSettings) -> &Vec<String>, tenants: Arc<dyn TenantDirectory>, trusted: Vec<IpNet>) -> Cors {
+    Cors::default()
         .supports_credentials()
         .allowed_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_any_header()
         .block_on_origin_mismatch(false)
-        .max_age(3600);
-    origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin))
+        .max_age(3600)
+        .allowed_origin_fn(move |origin, head| {
+            let allowed = |tenant: &Tenant| origins(&tenant.settings).iter().any(|o| o.as_bytes() == origin.as_bytes());
+            tenant::of_head(head, &*tenants, &trusted).is_some_and(|tenant| allowed(&tenant))
+        })
 }
 
 /// 405 with `Allow`: the methods the path's template serves, as the table lists them.

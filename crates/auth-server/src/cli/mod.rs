@@ -3,13 +3,17 @@
 //!
 //! Each command is a file here that holds its arguments (if it has any) and its `run`:
 //! `serve.rs`, `migrate.rs`, `config.rs`, `events.rs` (`events list`, `events retry`),
-//! `user.rs` (`user create`). A new command (`tenant`, `keys`, `import`) is a new file beside
-//! them, plus its variant in [`Command`] and its line in [`main`].
+//! `user.rs` (`user create`), `tenant.rs` (`tenant create|list|show|set|disable|enable`), `keys.rs`
+//! (`keys list|create|show|activate|retire|delete|rotate`), `import.rs` (`import medusa`). A new
+//! command is a new file beside them, plus its variant in [`Command`] and its line in [`main`].
 
 mod config;
 mod events;
+mod import;
+mod keys;
 mod migrate;
 mod serve;
+mod tenant;
 mod user;
 
 use std::collections::HashSet;
@@ -20,6 +24,9 @@ use clap::{Parser, Subcommand};
 use crate::config::{help_text, Config};
 
 pub use events::EventsCommand;
+pub use import::ImportCommand;
+pub use keys::KeysCommand;
+pub use tenant::TenantCommand;
 pub use user::UserCommand;
 
 /// The target of the binary's own log lines: the one they had when `main.rs` logged them, so
@@ -48,6 +55,15 @@ pub enum Command {
     /// Inspect and re-arm event deliveries.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Manage the tenants (stores) this deployment serves.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage the tenants' signing keys (EdDSA, ES256) and rotate them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Move accounts in from another system (Medusa v2).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Manage admin users (the `user` actor).
     #[command(subcommand)]
     User(UserCommand),
@@ -89,20 +105,37 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let done = |result: Result<(), crate::StartError>| result.map(|()| ExitCode::SUCCESS);
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve::run(config),
-        Command::Migrate => migrate::run(&config),
-        Command::Events(command) => events::run(&config, command),
-        Command::User(command) => user::run(&config, command),
-        Command::Config => config::run(&config, &given),
+        Command::Serve => done(serve::run(config)),
+        Command::Migrate => done(migrate::run(&config)),
+        Command::Events(command) => done(events::run(&config, command)),
+        Command::Tenant(command) => done(tenant::run(&config, command)),
+        Command::Keys(command) => done(keys::run(&config, command)),
+        Command::Import(command) => import::run(&config, command),
+        Command::User(command) => done(user::run(&config, command)),
+        Command::Config => done(config::run(&config, &given)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             log::error!(target: LOG_TARGET, "{}", auth_http::cause_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// What the `tenant` and `keys` commands work with: the database (migrated unless
+/// `MIGRATE_ON_START=false`) and the reader of tenants' settings, which seals their secrets.
+fn tenant_admin(
+    config: &Config,
+) -> Result<(auth_store_diesel::DieselStore, crate::tenants::SettingsReader), crate::StartError> {
+    let store = crate::open_store(config)?;
+    if config.server.migrate_on_start {
+        crate::migrate(&store)?;
+    }
+    let secrets = crate::secrets::secret_box(config)?;
+    Ok((store, crate::tenants::SettingsReader::new(config.clone(), crate::sinks::names(config), secrets)))
 }
 
 #[cfg(test)]

@@ -88,6 +88,11 @@ section! {
         "pause between dispatcher passes when nothing wakes it",
         |c| Some(fmt_duration(c.events.poll_interval)),
     ),
+    RESET_REQUEST_DELAY = Setting::new(
+        Text("0s"),
+        "for tests only: how long a recorded reset request waits before the worker takes it (its email is that late)",
+        |c| Some(fmt_duration(c.events.reset_request_delay)),
+    ),
     EVENT_RETENTION = Setting::new(
         Text("7d"),
         "the janitor deletes delivered and expired events older than this",
@@ -118,6 +123,9 @@ pub struct EventsConfig {
     /// How long a dispatcher's claim on a delivery holds (another instance retries after it).
     pub lease: Duration,
     pub poll_interval: Duration,
+    /// `RESET_REQUEST_DELAY` (tests only): the reset worker takes a request only this long after
+    /// it was recorded.
+    pub reset_request_delay: Duration,
     /// How long delivered and expired events are kept before the janitor deletes them.
     pub retention: Duration,
     /// How often the janitor runs.
@@ -162,6 +170,7 @@ impl EventsConfig {
             log_sink: env.optional_flag(&LOG_SINK)?,
             retry_initial: env.duration(&EVENT_RETRY_INITIAL)?,
             poll_interval: env.duration(&EVENT_POLL_INTERVAL)?,
+            reset_request_delay: env.duration(&RESET_REQUEST_DELAY)?,
             max_attempts: env.number::<u32>(&EVENT_MAX_ATTEMPTS)?.max(1),
             lease: env.duration(&EVENT_LEASE)?,
             // The secret and the timeout are read only with a URL (`config` says "not used").
@@ -205,4 +214,12 @@ fn webhook_key(secret: &str) -> Result<Secret, ConfigError> {
         .filter(|key| !key.is_empty())
         .map(Secret)
         .ok_or_else(|| WEBHOOK_SECRET.invalid("must be whsec_ followed by base64"))
+}
+
+/// The time limit of one webhook request: `WEBHOOK_TIMEOUT` as set (it is read with `WEBHOOK_URL`
+/// only, so this reads the text the configuration came from), for the webhooks that tenants set
+/// when the platform has none.
+pub fn webhook_timeout(config: &super::Config) -> Duration {
+    let text = config.source.0.get(WEBHOOK_TIMEOUT.name).map_or(WEBHOOK_TIMEOUT.default_text(), String::as_str);
+    super::setting::parse_duration(text).unwrap_or(Duration::from_secs(10))
 }

@@ -34,9 +34,14 @@ section! {
         "at most one reset per email in this time",
         |c| c.limits.buckets.reset_interval.to_std().ok().map(fmt_duration),
     ),
+    DEVICE_COOKIE_TTL = Setting::new(
+        Text("30d"),
+        "how long the device cookie of a successful login exempts that client from LOGIN_FAILURE_LIMIT_ACCOUNT for its account",
+        |c| c.limits.buckets.device_cookie_ttl.to_std().ok().map(fmt_duration),
+    ),
     TRUSTED_PROXIES = Setting::new(
         Unset,
-        "addresses and CIDRs whose X-Forwarded-For is believed",
+        "addresses and CIDRs whose X-Forwarded-For and X-Forwarded-Host are believed",
         |c| fmt_list(&c.limits.trusted_proxies),
     ),
 }
@@ -61,6 +66,10 @@ impl LimitsConfig {
                 login_failures_account: env.limit(&LOGIN_FAILURE_LIMIT_ACCOUNT)?,
                 reset_interval: chrono::Duration::from_std(env.duration(&RESET_PASSWORD_INTERVAL)?)
                     .map_err(|_| RESET_PASSWORD_INTERVAL.invalid("is too long"))?,
+                device_cookie_ttl: chrono::Duration::from_std(env.duration(&DEVICE_COOKIE_TTL)?)
+                    .ok()
+                    .filter(|ttl| *ttl >= chrono::Duration::seconds(1))
+                    .ok_or_else(|| DEVICE_COOKIE_TTL.invalid("must be at least 1s and at most a few years"))?,
             },
             trusted_proxies: env
                 .list(&TRUSTED_PROXIES)

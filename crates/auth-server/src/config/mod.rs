@@ -14,6 +14,9 @@
 //! | `limits.rs` | Abuse limits | `limits` |
 //! | `events.rs` | Events (sinks, delivery, janitor) | `events` |
 //! | `sessions.rs` | Sessions, cookies and storefronts | `sessions` |
+//! | `tenants.rs` | Tenants | `tenants` |
+//! | `keys.rs` | Signing keys | `keys` |
+//! | `oauth.rs` | Sign-in with other providers | `oauth` |
 //! | `setting.rs` | `Setting`, `Section`, `section!`, `Env` and the value syntax | |
 //! | `render.rs` | `--help`, `xclade-auth config`, redaction | |
 
@@ -21,9 +24,12 @@ mod render;
 mod setting;
 
 pub mod events;
+pub mod keys;
 pub mod limits;
+pub mod oauth;
 pub mod server;
 pub mod sessions;
+pub mod tenants;
 pub mod tokens;
 
 #[cfg(test)]
@@ -35,16 +41,27 @@ pub use setting::{DefaultValue, Scope, Secrecy, Section, Setting};
 use setting::Env;
 
 use events::EventsConfig;
+use keys::KeysConfig;
 use limits::LimitsConfig;
+use oauth::OAuthConfig;
 use server::ServerConfig;
 use sessions::SessionsConfig;
+use tenants::TenantsConfig;
 use tokens::TokensConfig;
 
 /// Every section, in the order of `--help`, `xclade-auth config` and docs/configuration.md.
 /// `RUST_LOG` (read by env_logger) and the `XCLADE_*` variables of the test suite are not server
 /// settings and are not listed.
-pub const SECTIONS: &[Section] =
-    &[server::SECTION, tokens::SECTION, limits::SECTION, events::SECTION, sessions::SECTION];
+pub const SECTIONS: &[Section] = &[
+    server::SECTION,
+    tokens::SECTION,
+    limits::SECTION,
+    events::SECTION,
+    sessions::SECTION,
+    tenants::SECTION,
+    keys::SECTION,
+    oauth::SECTION,
+];
 
 /// Every setting, section by section.
 pub fn settings() -> impl Iterator<Item = &'static Setting> {
@@ -59,6 +76,23 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub events: EventsConfig,
     pub sessions: SessionsConfig,
+    pub tenants: TenantsConfig,
+    pub keys: KeysConfig,
+    pub oauth: OAuthConfig,
+    /// The text every set variable had, as read: what a tenant's settings are read over
+    /// (`crate::tenants::settings`).
+    pub source: Source,
+}
+
+/// The variables a configuration was read from, by name (declared settings only). `Debug`
+/// prints only their names: some are secrets.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Source(pub std::sync::Arc<std::collections::BTreeMap<&'static str, String>>);
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// A secret from the environment; `Debug` never prints it.
@@ -89,12 +123,18 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let env = Env::new(&lookup);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server = ServerConfig::read(&env, cores)?;
+        let tenants = TenantsConfig::read(&env, &server)?;
         Ok(Config {
-            server: ServerConfig::read(&env, cores)?,
+            server,
             tokens: TokensConfig::read(&env, cores)?,
             limits: LimitsConfig::read(&env)?,
             events: EventsConfig::read(&env)?,
             sessions: SessionsConfig::read(&env)?,
+            tenants,
+            keys: KeysConfig::read(&env)?,
+            oauth: OAuthConfig::read(&env)?,
+            source: Source(std::sync::Arc::new(settings().filter_map(|s| Some((s.name, env.get(s)?))).collect())),
         })
     }
 }

@@ -27,6 +27,26 @@ section! {
         "HTTP worker threads (at least 1)",
         |c| Some(c.server.http_workers.to_string()),
     ),
+    HTTP_HEAD_TIMEOUT = Setting::new(
+        Text("5s"),
+        "a request's head (request line and headers) must arrive within this; 408 after (0 turns it off)",
+        |c| Some(fmt_duration(c.server.http_head_timeout)),
+    ),
+    HTTP_BODY_TIMEOUT = Setting::new(
+        Text("20s"),
+        "a request's whole body must arrive within this, from the end of its head; 408 request_timeout after",
+        |c| Some(fmt_duration(c.server.http_body_timeout)),
+    ),
+    HTTP_KEEP_ALIVE = Setting::new(
+        Text("5s"),
+        "an idle kept-alive connection is closed after this (0 closes every connection after its response)",
+        |c| Some(fmt_duration(c.server.http_keep_alive)),
+    ),
+    HTTP_MAX_CONNECTIONS = Setting::new(
+        Text("5000"),
+        "open connections per HTTP worker (at least 1); further ones wait in the listen queue until one closes",
+        |c| Some(c.server.http_max_connections.to_string()),
+    ),
     DATA_DIR = Setting::new(
         Text("./data"),
         "holds the default SQLite file and the generated jwt-secret",
@@ -47,6 +67,16 @@ section! {
         Text("5s"),
         "how long a request waits for a pooled connection",
         |c| Some(fmt_duration(c.server.database_timeout)),
+    ),
+    IDENTITY_CACHE_SIZE = Setting::new(
+        Text("100000"),
+        "identities kept in memory for authenticated requests (about 1.3 KB each); 0 turns the cache off",
+        |c| Some(c.server.identity_cache_size.to_string()),
+    ),
+    IDENTITY_CACHE_TTL = Setting::new(
+        Text("60s"),
+        "an identity kept longer is read again (changes are forgotten at once; this bounds changes made outside the service)",
+        |c| Some(fmt_duration(c.server.identity_cache_ttl)),
     ),
     MIGRATE_ON_START = Setting::new(
         Text("true"),
@@ -81,11 +111,23 @@ pub struct ServerConfig {
     pub host: String,
     pub port: u16,
     pub http_workers: usize,
+    /// `HTTP_HEAD_TIMEOUT`: actix's client request timeout (zero: none).
+    pub http_head_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT`: the whole body, from the end of the head.
+    pub http_body_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE`: idle time of a kept-alive connection (zero: no keep-alive).
+    pub http_keep_alive: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: per worker.
+    pub http_max_connections: usize,
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
     pub database_timeout: Duration,
     pub migrate_on_start: bool,
+    /// `IDENTITY_CACHE_SIZE`: 0 turns the identity cache off.
+    pub identity_cache_size: usize,
+    /// `IDENTITY_CACHE_TTL`.
+    pub identity_cache_ttl: Duration,
     /// `ADMIN_HOST`: the admin listener's address, independent of `HOST` (loopback by default).
     pub admin_host: String,
     /// `ADMIN_PORT`: the admin listener (`/metrics`, `/health`, `/ready`); `None` when
@@ -114,7 +156,13 @@ impl ServerConfig {
             database_pool_size: env.number_or(&DATABASE_POOL_SIZE, default_pool_size)?.max(1),
             database_timeout: env.duration(&DATABASE_TIMEOUT)?,
             migrate_on_start: env.flag(&MIGRATE_ON_START)?,
+            identity_cache_size: env.number(&IDENTITY_CACHE_SIZE)?,
+            identity_cache_ttl: env.duration(&IDENTITY_CACHE_TTL)?,
             http_workers: env.number_or(&HTTP_WORKERS, cores)?.max(1),
+            http_head_timeout: env.duration(&HTTP_HEAD_TIMEOUT)?,
+            http_body_timeout: env.duration(&HTTP_BODY_TIMEOUT)?,
+            http_keep_alive: env.duration(&HTTP_KEEP_ALIVE)?,
+            http_max_connections: env.number::<usize>(&HTTP_MAX_CONNECTIONS)?.max(1),
             admin_host: env.string(&ADMIN_HOST)?,
             admin_port: match env.string(&ADMIN_PORT)? {
                 off if off.eq_ignore_ascii_case("off") => None,
@@ -127,6 +175,14 @@ impl ServerConfig {
             data_dir,
             database_url,
         };
+        if server.identity_cache_size > 0 && server.identity_cache_ttl.is_zero() {
+            return Err(
+                IDENTITY_CACHE_TTL.invalid("must be longer than zero (IDENTITY_CACHE_SIZE=0 turns the cache off)")
+            );
+        }
+        if server.http_body_timeout.is_zero() {
+            return Err(HTTP_BODY_TIMEOUT.invalid("must be longer than zero"));
+        }
         if server.admin_port.is_some_and(|admin| admin != 0 && admin == server.port && server.admin_host == server.host)
         {
             return Err(ADMIN_PORT

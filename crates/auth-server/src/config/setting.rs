@@ -58,8 +58,8 @@ pub enum Secrecy {
 pub enum Scope {
     /// The instance: every tenant it serves shares the value.
     Instance,
-    /// The default of a setting that each tenant will be able to override (the tenants issue);
-    /// until then, the value for every request. Listed in docs/configuration.md.
+    /// The default of a setting that each tenant may override (`xclade-auth tenant set NAME
+    /// KEY=VALUE`, `crate::tenants`). Listed in docs/configuration.md.
     TenantDefault,
 }
 

@@ -148,12 +148,23 @@ fn declared() -> BTreeSet<String> {
 }
 
 /// Every sink on, so that the settings read only with another one are read too.
-const EVERY_SINK: [(&str, &str); 5] = [
+const EVERY_SINK: [(&str, &str); 15] = [
     ("WEBHOOK_URL", "https://hooks.example/in"),
     ("WEBHOOK_SECRET", "whsec_eHl6"),
     ("SMTP_URL", "smtp://localhost"),
     ("EMAIL_FROM", "no-reply@shop.example"),
     ("NATS_URL", "nats://localhost"),
+    // And every provider on, so that the settings read only with one have a value.
+    ("OAUTH_GOOGLE_CLIENT_ID", "google-client"),
+    ("OAUTH_GOOGLE_CLIENT_SECRET", "google-secret"),
+    ("OAUTH_GOOGLE_CALLBACK_URL", "https://shop.example/auth/google"),
+    ("OAUTH_GITHUB_CLIENT_ID", "github-client"),
+    ("OAUTH_GITHUB_CLIENT_SECRET", "github-secret"),
+    ("OAUTH_GITHUB_CALLBACK_URL", "https://shop.example/auth/github"),
+    ("OAUTH_OIDC_ISSUER", "https://id.example"),
+    ("OAUTH_OIDC_CLIENT_ID", "oidc-client"),
+    ("OAUTH_OIDC_CLIENT_SECRET", "oidc-secret"),
+    ("OAUTH_OIDC_CALLBACK_URL", "https://shop.example/auth/oidc"),
 ];
 
 #[test]
@@ -263,6 +274,7 @@ fn the_effective_configuration_redacts_secrets() {
         ("EMAIL_FROM", "no-reply@shop.example"),
         ("NATS_URL", "nats://nats-t0ken@a.example, nats://u:nats-s3cret@b.example:4222"),
         ("STORE_PUBLISHABLE_KEYS", "pk_1,pk_2"),
+        ("MEDUSA_JWT_SECRET", "medusa-s3cret"),
         ("PORT", "9100"),
         ("WEBHOOK_TIMEOUT", "5s"),
     ];
@@ -276,6 +288,7 @@ fn the_effective_configuration_redacts_secrets() {
         "JWT_SECRET=[redacted] ",
         "JWT_SECRET_PREVIOUS=[redacted] ",
         "WEBHOOK_SECRET=[redacted] ",
+        "MEDUSA_JWT_SECRET=[redacted] ",
         "DATABASE_URL=postgres://auth:[redacted]@db.internal:5432/auth?sslmode=require&password=[redacted] ",
         "WEBHOOK_URL=https://hooks:[redacted]@hooks.example/in ",
         "SMTP_URL=smtps://mailer:[redacted]@smtp.example.com ",

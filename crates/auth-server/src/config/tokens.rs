@@ -22,6 +22,14 @@ section! {
         |c| (!c.tokens.jwt_secret_previous.is_empty()).then(|| REDACTED.to_string()),
     )
     .secrecy(Secrecy::Secret),
+    MEDUSA_JWT_SECRET = Setting::new(
+        Unset,
+        "the jwtSecret of the Medusa backend the store moved from: refresh exchanges its unexpired tokens (migration window)",
+        |c| c.tokens.medusa_jwt_secret.as_ref().map(|_| REDACTED.to_string()),
+    )
+    .secrecy(Secrecy::Secret)
+    .verbatim()
+    .tenant_default(),
     JWT_EXPIRES_IN = Setting::new(
         Text("1d"),
         "auth token lifetime",
@@ -68,6 +76,8 @@ section! {
 pub struct TokensConfig {
     pub jwt_secret: Option<Secret>,
     pub jwt_secret_previous: Vec<Secret>,
+    /// The `jwtSecret` of the Medusa backend a store moved from (`MEDUSA_JWT_SECRET`).
+    pub medusa_jwt_secret: Option<Secret>,
     pub jwt_expires_in: Duration,
     pub jwt_leeway: Duration,
     pub bcrypt_cost: u32,
@@ -94,6 +104,7 @@ impl TokensConfig {
         let tokens = TokensConfig {
             jwt_secret: env.get(&JWT_SECRET).map(|s| Secret(s.into_bytes())),
             jwt_secret_previous: env.list(&JWT_SECRET_PREVIOUS).into_iter().map(|s| Secret(s.into_bytes())).collect(),
+            medusa_jwt_secret: env.get(&MEDUSA_JWT_SECRET).map(|s| Secret(s.into_bytes())),
             jwt_expires_in: env.duration(&JWT_EXPIRES_IN)?,
             jwt_leeway: env.duration(&JWT_LEEWAY)?,
             bcrypt_cost,

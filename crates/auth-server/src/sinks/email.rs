@@ -12,6 +12,7 @@ use serde_json::Value;
 use auth_domain::event::{Envelope, PASSWORD_CHANGED, PASSWORD_RESET};
 use auth_domain::ports::EventSink;
 
+use super::Tenants;
 use crate::config::events::EmailSettings;
 
 /// How long one SMTP conversation step may take before the attempt fails.
@@ -31,6 +32,8 @@ pub struct EmailSink {
     transport: SmtpTransport,
     from: Mailbox,
     reset_url_template: String,
+    /// Each tenant's sender and reset link, when the sink serves several.
+    tenants: Option<Tenants>,
     /// The SMTP password as written in the URL and decoded, only to keep it out of error texts.
     password_forms: Vec<String>,
 }
@@ -71,18 +74,44 @@ impl EmailSink {
                 "SMTP_URL carries credentials over a connection without TLS; use smtps:// or ?tls=required unless the server is local"
             );
         }
-        Ok(EmailSink { transport, from, reset_url_template: reset_url_template.to_owned(), password_forms })
+        Ok(EmailSink {
+            transport,
+            from,
+            reset_url_template: reset_url_template.to_owned(),
+            tenants: None,
+            password_forms,
+        })
+    }
+
+    /// Sends each event from its tenant's `EMAIL_FROM` with its tenant's `RESET_PASSWORD_URL`.
+    pub fn with_tenants(mut self, tenants: Tenants) -> EmailSink {
+        self.tenants = Some(tenants);
+        self
+    }
+
+    /// The sender and the reset link template of `envelope`'s tenant.
+    fn sender(&self, envelope: &Envelope) -> Result<(Mailbox, String), String> {
+        let Some(tenants) = &self.tenants else {
+            return Ok((self.from.clone(), self.reset_url_template.clone()));
+        };
+        let settings = super::tenant_settings(tenants, envelope)?;
+        let from = match &settings.email_from {
+            Some(from) => from.trim().parse().map_err(|e| format!("the tenant's EMAIL_FROM is not a mailbox: {e}"))?,
+            None => self.from.clone(),
+        };
+        Ok((from, settings.reset_password_url.clone()))
     }
 
     /// The message for `envelope`, and the secrets it contains; `None` when the event is not one
     /// the account holder is told about.
     fn compose(&self, envelope: &Envelope) -> Result<Option<(Message, Vec<String>)>, String> {
+        let (from, reset_url_template) = self.sender(envelope)?;
         let field = |key: &str| envelope.data.get(key).and_then(Value::as_str);
         let content = match envelope.name.as_str() {
             PASSWORD_RESET => {
                 let email = field("entity_id").ok_or("the event has no entity_id")?;
                 let token = field("token").filter(|t| !t.is_empty()).ok_or("the event has no token")?;
-                let link = super::reset_link(&self.reset_url_template, token, email);
+                let link = super::reset_link(&reset_url_template, token, email);
                 let secrets =
                     vec![token.to_owned(), super::reset_link("{token}", token, ""), html_escape(token), link.clone()];
                 Some((email, reset_content(email, &link), secrets))
@@ -99,7 +128,7 @@ impl EmailSink {
         let to: Address = email.parse().map_err(|e| format!("the entity_id is not an email address: {e}"))?;
         let message = Message::builder()
             .message_id(Some(message_id(&envelope.id)))
-            .from(self.from.clone())
+            .from(from)
             .to(Mailbox::new(None, to))
             .subject(content.subject)
             .multipart(MultiPart::alternative_plain_html(content.text, content.html))
@@ -459,6 +488,28 @@ mod tests {
         assert!(html.contains(&format!("href=\"{html_link}\"")), "{html}");
         assert!(html.contains("15 minutes") && html.contains("ignore"), "{html}");
         assert!(!html.contains(&link), "an unescaped & in the HTML part");
+    }
+
+    #[test]
+    fn a_tenant_s_event_goes_from_its_sender_with_its_reset_page() {
+        use auth_domain::tenant::{SingleTenant, TenantSettings};
+        let (port, server) = receiver(Reject::Nothing, "");
+        let tenant = SingleTenant::new(TenantSettings {
+            email_from: Some("North Shop <hello@north.example>".into()),
+            reset_password_url: "https://north.example/reset/{token}".into(),
+            ..TenantSettings::basic()
+        });
+        let sink = sink(&format!("smtp://127.0.0.1:{port}")).with_tenants(std::sync::Arc::new(tenant));
+        sink.deliver(&reset_event()).unwrap();
+        let session = server.join().unwrap();
+        assert_eq!(session.mail_from, "hello@north.example");
+        assert_eq!(header(&session.data, "From"), "\"North Shop\" <hello@north.example>");
+        let (plain, _) = parts(&session.data);
+        assert!(plain.contains(&format!("https://north.example/reset/{TOKEN_ENCODED}")), "{plain}");
+        let mut foreign = reset_event();
+        foreign.tenant = "south".into();
+        let err = sink.deliver(&foreign).unwrap_err();
+        assert!(err.contains("south"), "an event of no known tenant fails (and is retried): {err}");
     }
 
     #[test]

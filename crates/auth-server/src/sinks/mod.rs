@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
+use auth_domain::event::Envelope;
+use auth_domain::newtypes::TenantId;
 use auth_domain::ports::EventSink;
+use auth_domain::tenant::{TenantDirectory, TenantSettings};
 
 use crate::config::Config;
 use crate::StartError;
@@ -32,22 +35,70 @@ pub fn reset_link(template: &str, token: &str, email: &str) -> String {
     template.replace("{token}", &encode(token)).replace("{email}", &encode(email))
 }
 
-/// The sinks the configuration asks for. The log sink is on when `LOG_SINK=true`, or by default
-/// on SQLite when no other sink is configured.
-pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartError> {
+/// The name of the webhook sink.
+pub const WEBHOOK: &str = "webhook";
+
+/// Where a sink finds an event's tenant's settings (sender, reset link, webhook).
+pub type Tenants = Arc<dyn TenantDirectory>;
+
+/// The settings of the tenant of `envelope`.
+fn tenant_settings(tenants: &Tenants, envelope: &Envelope) -> Result<Arc<TenantSettings>, String> {
+    tenants
+        .tenant(&TenantId::new(envelope.tenant.clone()))
+        .map(|tenant| tenant.settings)
+        .ok_or_else(|| format!("the tenant {} is not in the directory", envelope.tenant))
+}
+
+/// The names of the sinks `from_config` makes, in its order, without making them.
+pub fn names(config: &Config) -> Vec<String> {
+    let events = &config.events;
+    let mut names = vec![WEBHOOK.to_string()];
+    if events.email.is_some() {
+        names.push("email".into());
+    }
+    if events.nats.is_some() {
+        names.push("nats".into());
+    }
+    if events.file.is_some() {
+        names.push("file".into());
+    }
+    if log_sink_on(config) {
+        names.push("log".into());
+    }
+    names
+}
+
+/// `LOG_SINK`, or by default on SQLite when no other sink is configured.
+fn log_sink_on(config: &Config) -> bool {
+    let events = &config.events;
+    let configured =
+        events.webhook.is_some() || events.email.is_some() || events.nats.is_some() || events.file.is_some();
+    events.log_sink.unwrap_or(!config.server.database_url.is_postgres() && !configured)
+}
+
+/// The sinks the configuration asks for, each reading an event's tenant's settings from
+/// `tenants`. The webhook sink is always there, for the tenants that set their own webhook; a
+/// tenant without one (globally or of its own) has no delivery to it. The log sink is on when
+/// `LOG_SINK=true`, or by default on SQLite when no other sink is configured.
+pub fn from_config(config: &Config, tenants: Tenants) -> Result<Vec<Arc<dyn EventSink>>, StartError> {
     let sink_error = |name: &str, e: String| StartError::Config(format!("the {name} sink: {e}"));
     let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
     let events = &config.events;
-    if let Some(webhook) = &events.webhook {
-        // Scheme and host only: the path or query may carry a credential.
-        let origin = webhook.url.split('/').take(3).collect::<Vec<_>>().join("/");
-        let origin = origin.rsplit_once('@').map_or(origin.clone(), |(_, host)| host.to_string());
-        log::info!("event sink `webhook`: POST to {origin}/...");
-        sinks.push(Arc::new(WebhookSink::new(webhook).map_err(|e| sink_error("webhook", e))?));
-    }
+    let webhook = match &events.webhook {
+        Some(webhook) => {
+            // Scheme and host only: the path or query may carry a credential.
+            let origin = webhook.url.split('/').take(3).collect::<Vec<_>>().join("/");
+            let origin = origin.rsplit_once('@').map_or(origin.clone(), |(_, host)| host.to_string());
+            log::info!("event sink `webhook`: POST to {origin}/... (and to the tenants' own webhooks)");
+            WebhookSink::new(webhook)
+        }
+        None => WebhookSink::for_tenants(crate::config::events::webhook_timeout(config)),
+    };
+    sinks.push(Arc::new(webhook.map_err(|e| sink_error("webhook", e))?.with_tenants(tenants.clone())));
     if let Some(email) = &events.email {
-        log::info!("event sink `email`: from {}", email.from);
-        sinks.push(Arc::new(EmailSink::new(email, &events.reset_password_url).map_err(|e| sink_error("email", e))?));
+        log::info!("event sink `email`: from {} (or the tenant's EMAIL_FROM)", email.from);
+        let sink = EmailSink::new(email, &events.reset_password_url).map_err(|e| sink_error("email", e))?;
+        sinks.push(Arc::new(sink.with_tenants(tenants.clone())));
     }
     if let Some(nats) = &events.nats {
         log::info!("event sink `nats`: JetStream subject {}", nats.subject);
@@ -57,14 +108,14 @@ pub fn from_config(config: &Config) -> Result<Vec<Arc<dyn EventSink>>, StartErro
         log::info!("event sink `file`: one envelope per line in {}", path.display());
         sinks.push(Arc::new(FileSink::new(path.clone())));
     }
-    let log_sink = events.log_sink.unwrap_or(!config.server.database_url.is_postgres() && sinks.is_empty());
-    if log_sink {
+    if log_sink_on(config) {
         log::warn!("event sink `log` is on: reset links are printed to this log (development only; LOG_SINK=false turns it off)");
-        sinks.push(Arc::new(LogSink::new(events.reset_password_url.clone())));
+        sinks.push(Arc::new(LogSink::new(events.reset_password_url.clone()).with_tenants(tenants)));
     }
-    if sinks.is_empty() {
-        log::warn!("no event sink is configured: reset tokens will not reach anyone");
+    if sinks.len() == 1 && events.webhook.is_none() {
+        log::warn!("no event sink is configured: reset tokens will not reach anyone but the tenants' own webhooks");
     }
+    debug_assert_eq!(sinks.iter().map(|s| s.name().to_string()).collect::<Vec<_>>(), names(config));
     Ok(sinks)
 }
 

@@ -106,10 +106,11 @@ fn customer_creation_refuses_what_medusa_refuses(backend: Backend) {
     assert_eq!(app.db().count("customer"), 0, "refused input changes nothing");
     // A customer account for the address that came another way (an import, another provider):
     // ann's creation is a duplicate.
-    app.db().execute(
+    app.db().execute(&format!(
         "INSERT INTO customer (id, tenant_id, email, has_account, created_at, updated_at) \
-         VALUES ('cus_imported', 'default', 'ANN@example.com', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-    );
+         VALUES ('cus_imported', '{}', 'ANN@example.com', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        crate::helpers::tenant()
+    ));
     post(r#"{"email":"ann@example.com"}"#).assert_json(
         422,
         json!({"code": "invalid_request_error", "type": "duplicate_error", "message": "Customer with this email already has an account"}),
@@ -177,10 +178,16 @@ fn racing_creates_with_one_token_make_one_customer(backend: Backend) {
 fn admin_users_come_from_the_cli_and_are_no_customers(backend: Backend) {
     let Some(env) = TestEnv::new(backend) else { return };
     let vars = env.config(&[]);
+    let mut args = vec!["user", "create", "--email", "Admin@Example.com", "--password-stdin"];
+    if crate::helpers::tenant_mode() {
+        // The command runs before any server: the tenant must exist already.
+        env.create_tenants();
+        args.extend(["--tenant", crate::helpers::TENANT]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
         .env_clear()
         .envs(&vars)
-        .args(["user", "create", "--email", "Admin@Example.com", "--password-stdin"])
+        .args(&args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -18,7 +18,7 @@ use sha2::Sha256;
 use crate::helpers::{Backend, ServerProcess, TestApp, TestEnv};
 use crate::on_both_backends;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub(crate) const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 on_both_backends!(
     webhooks_are_signed_and_carry_the_event_id,
@@ -29,21 +29,21 @@ on_both_backends!(
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Hit {
+pub(crate) struct Hit {
     at: Instant,
     headers: HashMap<String, String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 /// A webhook receiver on loopback that answers every request with `status`.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     status: Arc<AtomicU16>,
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Receiver {
-    fn start(status: u16) -> Receiver {
+    pub(crate) fn start(status: u16) -> Receiver {
         Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap(), status)
     }
 
@@ -84,11 +84,11 @@ impl Receiver {
         Receiver { url, status, hits }
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 
-    fn wait_for(&self, n: usize) -> Vec<Hit> {
+    pub(crate) fn wait_for(&self, n: usize) -> Vec<Hit> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let hits = self.hits();
@@ -102,7 +102,7 @@ impl Receiver {
 }
 
 /// Checks a Standard Webhooks signature.
-fn verify(hit: &Hit) -> Value {
+pub(crate) fn verify(hit: &Hit) -> Value {
     let key = STANDARD.decode(SECRET.trim_start_matches("whsec_")).unwrap();
     let (id, ts) = (&hit.headers["webhook-id"], &hit.headers["webhook-timestamp"]);
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();

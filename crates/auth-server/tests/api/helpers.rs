@@ -1,9 +1,16 @@
 //! The test harness: a real server (the same `Application` the binary runs) on a free port, over
 //! real HTTP, on a fresh SQLite file or a fresh PostgreSQL database per test.
+//!
+//! Tenant mode (`XCLADE_TEST_TENANTS=1`, `just test-tenants`): the same suite with tenancy on.
+//! Every server runs with `TENANT_HOST_SUFFIX=.api.test`, the harness creates the tenants `alpha`
+//! and `beta` before the first server starts over a database, every request of a `Client` of
+//! the API says `Host: alpha.api.test` (unless the test gives its own `host`), and when a test's
+//! server stops, every row of the tenant-scoped tables must be `alpha`'s: a write that lands in
+//! another tenant fails the test. `beta` stays empty: it is there so that a wrong tenant exists.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -20,6 +27,41 @@ use auth_store_diesel::testing::PgTestDatabase;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
 pub const PASSWORD: &str = "correct horse battery";
+/// How soon a revocation made on one instance (or in the database by hand) is honoured by the
+/// others on PostgreSQL: docs/architecture.md, "The identity cache". Typically a few
+/// milliseconds; the bound leaves room for a loaded machine.
+pub const REVOCATION_BOUND: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The tenant of every request in tenant mode.
+pub const TENANT: &str = "alpha";
+/// A second tenant in tenant mode, that no request is for: it stays empty.
+pub const OTHER_TENANT: &str = "beta";
+/// `TENANT_HOST_SUFFIX` in tenant mode.
+pub const TENANT_HOST_SUFFIX: &str = ".api.test";
+
+/// Whether the suite runs in tenant mode (`XCLADE_TEST_TENANTS=1`; unset, empty or `0`: off).
+pub fn tenant_mode() -> bool {
+    static MODE: OnceLock<bool> = OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("XCLADE_TEST_TENANTS").as_deref().map(str::trim) {
+        Err(_) | Ok("" | "0") => false,
+        Ok("1") => true,
+        Ok(other) => panic!("XCLADE_TEST_TENANTS={other:?}: 1 runs the suite in tenant mode, 0 or unset does not"),
+    })
+}
+
+/// The tenant the suite's rows and tokens belong to: `alpha` in tenant mode, else `default`.
+pub fn tenant() -> &'static str {
+    if tenant_mode() {
+        TENANT
+    } else {
+        "default"
+    }
+}
+
+/// The `Host` the suite's requests say in tenant mode (`alpha.api.test`); `None` otherwise.
+pub fn tenant_host() -> Option<String> {
+    tenant_mode().then(|| format!("{TENANT}{TENANT_HOST_SUFFIX}"))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -52,6 +94,10 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pub database_url: String,
     pub events_file: PathBuf,
+    /// Set once the tenants of tenant mode exist in the database.
+    tenants: OnceLock<()>,
+    /// The test writes in tenants of its own on purpose (`tenants.rs`): no row check.
+    own_tenants: std::sync::atomic::AtomicBool,
     _pg: Option<PgTestDatabase>,
 }
 
@@ -67,7 +113,15 @@ impl TestEnv {
             }
         };
         let events_file = dir.path().join("events.jsonl");
-        Some(TestEnv { backend, dir, database_url, events_file, _pg: pg })
+        Some(TestEnv {
+            backend,
+            dir,
+            database_url,
+            events_file,
+            tenants: OnceLock::new(),
+            own_tenants: Default::default(),
+            _pg: pg,
+        })
     }
 
     /// The configuration of a test server; `overrides` win.
@@ -98,19 +152,123 @@ impl TestEnv {
         vars.insert("DATA_DIR".into(), self.dir.path().to_string_lossy().into_owned());
         vars.insert("DATABASE_URL".into(), self.database_url.clone());
         vars.insert("EVENTS_FILE".into(), self.events_file.to_string_lossy().into_owned());
+        if tenant_mode() {
+            // `alpha.api.test` is the tenant `alpha` (created by `create_tenants`).
+            vars.insert("TENANT_HOST_SUFFIX".into(), TENANT_HOST_SUFFIX.into());
+        }
         for (k, v) in overrides {
             vars.insert(k.to_string(), v.to_string());
         }
         vars
     }
 
-    /// A direct connection to the test database, to look at rows.
-    pub fn db(&self) -> Db {
-        match self.backend {
-            Backend::Sqlite => Db::Sqlite(SqliteConnection::establish(&self.database_url).unwrap()),
-            Backend::Postgres => Db::Pg(PgConnection::establish(&self.database_url).unwrap()),
+    /// In tenant mode, migrates the database and creates the tenants `alpha` and `beta` unless they
+    /// exist (once per environment; a server started over it finds them). A no-op otherwise.
+    /// Servers started by the harness get this; a test that runs a command needing the tenants
+    /// before any server (`xclade-auth user create --tenant alpha`) calls it first.
+    pub fn create_tenants(&self) {
+        self.create_tenants_at(&self.database_url);
+    }
+
+    fn create_tenants_at(&self, database_url: &str) {
+        use auth_domain::ports::TenantStore as _;
+        if !tenant_mode() {
+            return;
+        }
+        self.tenants.get_or_init(|| {
+            let url = auth_store_diesel::DatabaseUrl::parse(database_url);
+            let settings = auth_store_diesel::PoolSettings { max_size: 1, connection_timeout: Duration::from_secs(10) };
+            let store = auth_store_diesel::DieselStore::open(&url, &settings)
+                .unwrap_or_else(|e| panic!("tenant mode: opening {database_url}: {e}"));
+            store.run_migrations().unwrap_or_else(|e| panic!("tenant mode: migrating {database_url}: {e}"));
+            for name in [TENANT, OTHER_TENANT] {
+                let id = auth_domain::newtypes::TenantId::new(name);
+                match store.create_tenant(&id, &Default::default(), chrono::Utc::now()) {
+                    // Created before (another server over this database, a restart).
+                    Ok(_) | Err(auth_domain::AuthError::Conflict) => {}
+                    Err(e) => panic!("tenant mode: creating the tenant {name}: {e}"),
+                }
+            }
+        });
+    }
+
+    /// Before a server starts over this environment with `vars`: the tenants of tenant mode.
+    /// Not with `MIGRATE_ON_START=false`, whose tests start on a database that is not migrated
+    /// (no request of theirs is for a tenant).
+    fn before_start(&self, vars: &HashMap<String, String>) {
+        if vars.get("MIGRATE_ON_START").is_some_and(|v| v.trim() == "false") {
+            return;
+        }
+        self.create_tenants_at(vars.get("DATABASE_URL").unwrap_or(&self.database_url));
+    }
+
+    /// In tenant mode, once the tenants exist: asserts that every row of every table with a
+    /// `tenant_id` column is `alpha`'s. Not while the test is panicking already.
+    pub fn assert_rows_in_tenant(&self) {
+        if self.tenants.get().is_some() && !self.own_tenants.load(std::sync::atomic::Ordering::SeqCst) {
+            assert_rows_in_tenant(self.backend, &self.database_url);
         }
     }
+
+    /// The test serves tenants of its own (its own `TENANT_HOST_SUFFIX`), whose rows are not
+    /// `alpha`'s: the row check of tenant mode is off for it.
+    pub fn with_own_tenants(&self) {
+        self.own_tenants.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Runs `xclade-auth ARGS` over this environment with `overrides`, as an operator would.
+    pub fn cli(&self, overrides: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
+            .env_clear()
+            .envs(self.config(overrides))
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// `cli`, which must succeed: its standard output.
+    #[track_caller]
+    pub fn cli_ok(&self, overrides: &[(&str, &str)], args: &[&str]) -> String {
+        let out = self.cli(overrides, args);
+        assert!(out.status.success(), "xclade-auth {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A direct connection to the test database, to look at rows.
+    pub fn db(&self) -> Db {
+        Db::open(self.backend, &self.database_url)
+    }
+}
+
+/// Asserts that every row of every table with a `tenant_id` column of the database at `url` is
+/// `alpha`'s, in tenant mode and unless the test is panicking already.
+fn assert_rows_in_tenant(backend: Backend, url: &str) {
+    if !tenant_mode() || std::thread::panicking() {
+        return;
+    }
+    let mut db = Db::open(backend, url);
+    let tables = db.texts(match backend {
+        Backend::Sqlite => {
+            "SELECT m.name AS v FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND p.name = 'tenant_id' ORDER BY 1"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(table_name AS TEXT) AS v FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'tenant_id' ORDER BY 1"
+        }
+    });
+    assert!(tables.iter().any(|t| t == "auth_identity"), "tenant mode: the tenant-scoped tables are {tables:?}");
+    let outside: Vec<String> = tables
+        .iter()
+        .flat_map(|table| {
+            db.texts(&format!(
+                "SELECT '{table}: ' || CAST(COUNT(*) AS TEXT) || ' row(s) of the tenant ' || tenant_id AS v \
+                 FROM {table} WHERE tenant_id <> '{TENANT}' GROUP BY tenant_id"
+            ))
+        })
+        .collect();
+    assert!(outside.is_empty(), "tenant mode: rows outside the tenant {TENANT}: {}", outside.join("; "));
 }
 
 pub enum Db {
@@ -125,6 +283,21 @@ struct TextRow {
 }
 
 impl Db {
+    /// Connects to the test database. On SQLite, with a busy timeout: a server (running, or just
+    /// stopped and checkpointing its write-ahead log as its last connection closes) may hold the
+    /// file for a moment, and a test's look at rows waits for it rather than fail on "database is
+    /// locked".
+    pub fn open(backend: Backend, url: &str) -> Db {
+        match backend {
+            Backend::Sqlite => {
+                let mut db = Db::Sqlite(SqliteConnection::establish(url).unwrap());
+                db.execute("PRAGMA busy_timeout = 10000");
+                db
+            }
+            Backend::Postgres => Db::Pg(PgConnection::establish(url).unwrap()),
+        }
+    }
+
     /// One text value from `sql` (a query returning a column `v`).
     pub fn text(&mut self, sql: &str) -> String {
         let rows: Vec<TextRow> = match self {
@@ -132,6 +305,15 @@ impl Db {
             Db::Pg(c) => diesel::sql_query(sql).load(c).unwrap(),
         };
         rows.into_iter().next().map(|r| r.v).unwrap_or_default()
+    }
+
+    /// Every text value from `sql` (a query returning a column `v`).
+    pub fn texts(&mut self, sql: &str) -> Vec<String> {
+        let rows: Vec<TextRow> = match self {
+            Db::Sqlite(c) => diesel::sql_query(sql).load(c).unwrap(),
+            Db::Pg(c) => diesel::sql_query(sql).load(c).unwrap(),
+        };
+        rows.into_iter().map(|r| r.v).collect()
     }
 
     pub fn count(&mut self, table: &str) -> usize {
@@ -157,6 +339,7 @@ impl Db {
             ("password_reset_token", "id || token_hash"),
             ("event", "id || name"),
             ("event_delivery", "event_id || sink"),
+            ("reset_request", "id"),
         ]
         .iter()
         .map(|(table, expr)| {
@@ -171,21 +354,38 @@ impl Db {
 pub struct Client {
     pub base: String,
     agent: ureq::Agent,
+    /// The `Host` of every request that does not give its own: the tenant's in tenant mode (a
+    /// client of the API); `None`, the address of `base`.
+    host: Option<String>,
 }
 
 impl Client {
+    /// A client of the API on `127.0.0.1:port`.
     pub fn new(port: u16) -> Client {
         Client::at("127.0.0.1", port)
     }
 
-    /// A client of `host:port` (an IPv4 address or a name).
+    /// A client of the API on `host:port` (an IPv4 address or a name); in tenant mode its
+    /// requests say `Host: alpha.api.test`.
     pub fn at(host: &str, port: u16) -> Client {
+        Client { host: tenant_host(), ..Client::admin_at(host, port) }
+    }
+
+    /// A client of the admin listener on `host:port`: its requests say the address they go to,
+    /// in tenant mode too (the operations routes answer on any host).
+    pub fn admin_at(host: &str, port: u16) -> Client {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-        Client { base: format!("http://{host}:{port}"), agent }
+        Client { base: format!("http://{host}:{port}"), agent, host: None }
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
         let mut req = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(host) = &self.host {
+            // ureq sends this one instead of its own (`unit.rs`: "host header if not set by user").
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+                req = req.set("host", host);
+            }
+        }
         for (k, v) in headers {
             req = req.set(k, v);
         }
@@ -290,6 +490,7 @@ impl TestApp {
     /// Starts a server over an existing environment (its database and files).
     pub fn start(env: TestEnv, overrides: &[(&str, &str)]) -> TestApp {
         let vars = env.config(overrides);
+        env.before_start(&vars);
         let mut app = TestApp::launch(&vars);
         app.env = Some(env);
         app
@@ -298,7 +499,9 @@ impl TestApp {
     /// Another instance over the same database and files (several instances behind a load
     /// balancer). It does not own the environment.
     pub fn sibling(&self, overrides: &[(&str, &str)]) -> TestApp {
-        TestApp::launch(&self.env().config(overrides))
+        let vars = self.env().config(overrides);
+        self.env().before_start(&vars);
+        TestApp::launch(&vars)
     }
 
     fn launch(vars: &HashMap<String, String>) -> TestApp {
@@ -322,7 +525,7 @@ impl TestApp {
         TestApp {
             env: None,
             client: Client::new(port),
-            admin: admin_port.map(|port| Client::at(&admin_host, port)),
+            admin: admin_port.map(|port| Client::admin_at(&admin_host, port)),
             handle: Some(handle),
             thread: Some(thread),
         }
@@ -339,10 +542,12 @@ impl TestApp {
         self.admin.is_some()
     }
 
-    /// Stops the server, keeping the environment.
+    /// Stops the server, keeping the environment (in tenant mode, checks its rows first).
     pub fn stop(mut self) -> TestEnv {
         self.shutdown();
-        self.env.take().expect("the environment of a running app")
+        let env = self.env.take().expect("the environment of a running app");
+        env.assert_rows_in_tenant();
+        env
     }
 
     pub fn env(&self) -> &TestEnv {
@@ -389,6 +594,9 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown();
+        if let Some(env) = &self.env {
+            env.assert_rows_in_tenant();
+        }
     }
 }
 
@@ -521,6 +729,8 @@ pub fn email(tag: &str) -> String {
 pub struct ServerProcess {
     child: std::process::Child,
     log: PathBuf,
+    /// In tenant mode, the database whose rows are checked once the process is gone.
+    tenant_check: Option<(Backend, String)>,
     pub port: u16,
     /// The admin listener's port (from its log line); `None` with `ADMIN_PORT=off`.
     pub admin_port: Option<u16>,
@@ -532,6 +742,7 @@ impl ServerProcess {
     pub fn start(env: &TestEnv, overrides: &[(&str, &str)]) -> ServerProcess {
         let log = env.dir.path().join(format!("server-{}.log", auth_domain::secret::random_hex(4).unwrap()));
         let vars = env.config(overrides);
+        env.before_start(&vars);
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_xclade-auth"))
             .env_clear()
             .envs(&vars)
@@ -540,7 +751,8 @@ impl ServerProcess {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut process = ServerProcess { child, log, port: 0, admin_port: None };
+        let tenant_check = env.tenants.get().map(|()| (env.backend, env.database_url.clone()));
+        let mut process = ServerProcess { child, log, tenant_check, port: 0, admin_port: None };
         let deadline = Instant::now() + Duration::from_secs(30);
         // The API's `listening on http://…` is the last line of the start, after the admin
         // listener's `admin (metrics, probes) on http://…`.
@@ -571,7 +783,7 @@ impl ServerProcess {
     /// A client of the admin listener (on 127.0.0.1, the default `ADMIN_HOST`).
     #[track_caller]
     pub fn admin(&self) -> Client {
-        Client::new(self.admin_port.expect("the admin listener is on (ADMIN_PORT is not off)"))
+        Client::admin_at("127.0.0.1", self.admin_port.expect("the admin listener is on (ADMIN_PORT is not off)"))
     }
 
     /// What the process logged so far.
@@ -608,6 +820,9 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
+        if let Some((backend, url)) = &self.tenant_check {
+            assert_rows_in_tenant(*backend, url);
+        }
     }
 }
 
@@ -626,4 +841,68 @@ pub fn metric(scrape: &str, series: &str) -> f64 {
         .lines()
         .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
         .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+/// `npm ci` in `dir` (its package-lock.json, no audit), unless every one of `packages` is
+/// installed there already. The error says why, with npm's output.
+pub fn npm_install(dir: &std::path::Path, packages: &[&str]) -> Result<(), String> {
+    let installed =
+        packages.iter().all(|package| dir.join("node_modules").join(package).join("package.json").is_file());
+    if installed {
+        return Ok(());
+    }
+    let output = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`npm ci` in {} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// What a child process printed, and how it ended (`None`: killed at its deadline).
+pub struct Finished {
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `command` with standard input closed and its output in `{prefix}.stdout` and
+/// `{prefix}.stderr` (kept for a look after a failure), for at most `timeout`: then it is killed.
+pub fn run_until(command: &mut std::process::Command, prefix: &std::path::Path, timeout: Duration) -> Finished {
+    let out_path = prefix.with_extension("stdout");
+    let err_path = prefix.with_extension("stderr");
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Finished {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
 }

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod browser;
+mod cache;
 mod cli;
 mod concurrency;
 mod cors;
@@ -11,15 +13,24 @@ mod customers;
 mod delivery;
 mod docs;
 mod events;
+mod faults;
 mod hostile;
+mod import;
+mod instances;
 mod janitor;
 mod js_sdk;
+mod keys;
 mod limits;
 mod login;
+mod oauth;
 mod operations;
 mod refresh;
 mod register;
 mod reset;
+mod reset_durability;
 mod routes;
 mod secrets;
 mod sessions;
+mod slow_clients;
+mod tenants;
+mod throttles;

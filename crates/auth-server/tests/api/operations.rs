@@ -15,16 +15,16 @@ use crate::on_both_backends;
 on_both_backends!(ready_waits_for_pending_migrations_and_accepts_a_newer_schema, metrics_count_requests_and_rejections);
 
 /// A TCP proxy to PostgreSQL that can be cut and restored on the same port: the database
-/// "unreachable" and "back" as the server sees it.
-struct Proxy {
-    port: u16,
+/// "unreachable" and "back" as the server sees it. Also used by `faults.rs`.
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     up: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     acceptor: Option<JoinHandle<()>>,
 }
 
 impl Proxy {
-    fn start(port: u16, upstream: u16) -> Proxy {
+    pub(crate) fn start(port: u16, upstream: u16) -> Proxy {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -51,7 +51,7 @@ impl Proxy {
     }
 
     /// Closes the listener and every connection through it.
-    fn cut(mut self) -> u16 {
+    pub(crate) fn cut(mut self) -> u16 {
         self.up.store(false, Ordering::SeqCst);
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.join().unwrap();
@@ -220,8 +220,9 @@ fn the_request_id_is_on_the_response_and_on_every_log_line_of_the_request() {
     assert_eq!(replaced.status, 404);
     assert_ne!(replaced.headers["x-request-id"], "bad id with spaces");
 
-    // Written by the use case on a blocking-pool thread, after the answer: waited for too.
-    let service_line = "request_id=req-test-42 password reset requested for an unknown identifier";
+    // Written by the use case on a blocking-pool thread (it records the request before the
+    // answer; the access line may come later): waited for too.
+    let service_line = "request_id=req-test-42 password reset request rstreq_";
     eventually("the access line and the use case's line are written", || {
         let log = server.log();
         log.contains(r#""POST /auth/customer/emailpass/reset-password""#) && log.contains(service_line)

@@ -32,7 +32,8 @@ fn register_issues_a_registration_token(backend: Backend) {
             "iat",
             "exp",
             "stamp",
-            "tenant"
+            "tenant",
+            "iss"
         ]
     );
     assert_eq!(c["actor_id"], "");
@@ -42,7 +43,7 @@ fn register_issues_a_registration_token(backend: Backend) {
     assert_eq!((c["mfa_enabled"].clone(), c["mfa_challenge_completed_at"].clone()), (json!(false), json!(null)));
     assert_eq!((c["app_metadata"].clone(), c["user_metadata"].clone()), (json!({}), json!({})));
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 86_400);
-    assert_eq!(c["tenant"], "default");
+    assert_eq!(c["tenant"], crate::helpers::tenant());
     // The address is kept as registered and looked up by its normalised form.
     let mut db = app.db();
     assert_eq!(db.text("SELECT entity_id AS v FROM provider_identity"), "Ann.Lee@Example.com");

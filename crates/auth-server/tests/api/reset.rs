@@ -32,7 +32,7 @@ fn reset_password_answers_created_for_anyone(backend: Backend) {
     assert_eq!(app.events().len(), 1, "no event for unknown identifiers");
     let e = &events[0];
     assert!(e["id"].as_str().unwrap().starts_with("evt_"));
-    assert_eq!(e["tenant"], "default");
+    assert_eq!(e["tenant"], crate::helpers::tenant());
     assert_eq!(e["data"]["entity_id"], "Ann@Example.com");
     assert_eq!(e["data"]["actor_type"], "customer");
     assert_eq!(e["data"]["metadata"], json!({"origin": "storefront"}));

@@ -1,9 +1,10 @@
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{claims, credentials, tenant, tenant_mode, Backend, TestApp, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(
+    the_host_a_client_says_names_the_tenant,
     providers_lists_emailpass,
     callback_is_not_allowed_for_emailpass,
     health_answers,
@@ -48,7 +49,7 @@ fn unknown_routes_and_methods_answer_json(backend: Backend) {
     }
     for (method, path, allow) in [
         ("GET", "/auth/token/refresh", "POST"),
-        ("GET", "/auth/customer/emailpass", "POST"),
+        ("PUT", "/auth/customer/emailpass", "GET, POST"),
         ("GET", "/auth/customer/emailpass/register", "POST"),
         ("PUT", "/auth/customer/emailpass/update", "POST"),
         ("DELETE", "/auth/customer/emailpass/reset-password", "POST"),
@@ -78,4 +79,33 @@ fn oversized_and_malformed_bodies_are_refused(backend: Backend) {
     app.post("/auth/customer/emailpass/register", "{\"email\":").assert_invalid("not valid JSON");
     app.post("/auth/customer/emailpass/register", "\"just a string\"").assert_invalid("JSON object");
     assert_eq!(app.db().fingerprint(), before);
+}
+
+/// The harness's `Host` (helpers.rs): in tenant mode a client's requests are for `alpha`, unless a
+/// test gives its own `host`, which is then the one sent (ureq does not add its own); without
+/// tenant mode every host is the tenant `default`.
+fn the_host_a_client_says_names_the_tenant(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend) else { return };
+    let token = app.registered("ann@example.com");
+    assert_eq!(claims(&token)["tenant"], tenant());
+    let login_at = |host: &str| {
+        app.post_with("/auth/customer/emailpass", &credentials("ann@example.com", PASSWORD), &[("host", host)])
+    };
+    if !tenant_mode() {
+        for host in ["127.0.0.1", "gamma.api.test", "beta.api.test"] {
+            assert_eq!(login_at(host).status, 200, "{host}");
+        }
+        return;
+    }
+    let no_store = json!({"type": "not_found", "message": "No store is served at this address"});
+    for host in ["127.0.0.1", "localhost", "gamma.api.test", "api.test", "alpha.api.test.evil.example"] {
+        let r = login_at(host);
+        assert_eq!(r.status, 404, "Host: {host}: {}", r.text);
+        r.assert_json(404, no_store.clone());
+    }
+    assert_eq!(login_at("ALPHA.api.test:443").status, 200, "the port and the case do not matter");
+    // beta is served, and ann is none of its identities.
+    login_at("beta.api.test").assert_json(401, json!({"type": "unauthorized", "message": "Invalid email or password"}));
+    // The operations routes answer on any host.
+    assert_eq!(app.request("GET", "/health", None, &[("host", "gamma.api.test")]).status, 200);
 }

@@ -4,6 +4,9 @@
 //   MODE         "jwt" (bearer token kept in memory) or "session" (cookie `connect.sid`)
 //   EVENTS_FILE  the server's file sink: one JSON envelope per line
 //   EMAIL        an address no other test uses
+//   IDP_CALLBACK the storefront callback page registered at the test OpenID provider
+//                (tests/js-sdk/idp.mjs, which the Rust side starts), and SOCIAL_EMAIL the login
+//                typed there: the journey then also signs in with the provider `oidc`
 // One line per step on stdout; any failure throws, prints the HTTP exchanges seen so far on
 // stderr and exits non-zero.
 
@@ -26,6 +29,9 @@ const MODE = required("MODE");
 const EVENTS_FILE = required("EVENTS_FILE");
 const EMAIL = required("EMAIL");
 assert.ok(MODE === "jwt" || MODE === "session", `MODE must be jwt or session, not ${MODE}`);
+
+const IDP_CALLBACK = process.env.IDP_CALLBACK;
+const SOCIAL_EMAIL = process.env.SOCIAL_EMAIL;
 
 const PASSWORD = "violet tractor umbrella 42";
 const NEW_PASSWORD = "amber glacier piano 17";
@@ -163,6 +169,49 @@ async function resetTokenFromEvents(n) {
   }
 }
 
+// What the browser does with the `location` auth.login answers for a redirect provider: follows
+// redirects (keeping the provider's cookies), logs in as `login` on the provider's page, and stops
+// where the provider sends it back to the storefront's callback page. Returns that page's query.
+async function signInAtProvider(location, login) {
+  const cookies = new Map();
+  let url = location;
+  let body = null;
+  for (let hop = 0; hop < 12; hop += 1) {
+    if (url.startsWith(IDP_CALLBACK)) {
+      return Object.fromEntries(new URL(url).searchParams);
+    }
+    const headers = { cookie: [...cookies].map(([name, value]) => `${name}=${value}`).join("; ") };
+    if (body !== null) {
+      headers["content-type"] = "application/x-www-form-urlencoded";
+    }
+    const response = await nodeFetch(url, { method: body === null ? "GET" : "POST", headers, body, redirect: "manual" });
+    for (const line of response.headers.getSetCookie()) {
+      const pair = line.split(";")[0];
+      const eq = pair.indexOf("=");
+      const [name, value] = [pair.slice(0, eq).trim(), pair.slice(eq + 1)];
+      if (value) {
+        cookies.set(name, value);
+      } else {
+        cookies.delete(name);
+      }
+    }
+    body = null;
+    if (response.status >= 300 && response.status < 400) {
+      url = new URL(response.headers.get("location"), url).href;
+      continue;
+    }
+    const page = await response.text();
+    assert.equal(response.status, 200, `the provider answered ${response.status} at ${url}: ${page.slice(0, 200)}`);
+    const action = /action="([^"]+)"/.exec(page);
+    assert.ok(action, `a form at ${url}`);
+    url = new URL(action[1].replace(/&amp;/g, "&"), url).href;
+    body = page.includes('name="login"')
+      ? new URLSearchParams({ prompt: "login", login, password: "any password" }).toString()
+      : "prompt=consent";
+  }
+  throw new Error(`the provider never sent the browser to ${IDP_CALLBACK}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The journey.
 
@@ -289,6 +338,46 @@ async function journey() {
   assert.ok(!(await sdk.client.getToken()), "the SDK forgot its token");
   await rejectsWith(sdk.store.customer.retrieve(), 401, "retrieve after logout");
   step("auth.logout; store.customer.retrieve is refused afterwards (401)");
+
+  if (IDP_CALLBACK) {
+    await socialJourney();
+  }
+}
+
+// 11. Sign in with the OpenID provider `oidc`, as @medusajs/auth-google storefronts do.
+async function socialJourney() {
+  const started = await sdk.auth.login("customer", "oidc", {});
+  assert.equal(typeof started, "object", `login with a redirect provider answers an object, not ${started}`);
+  assert.ok(typeof started.location === "string" && started.location.startsWith("http"), "login answered a location");
+  assert.ok(!(await sdk.client.getToken()), "no token before the callback");
+  step("auth.login(customer, oidc) answered the provider's location");
+
+  const { code, state } = await signInAtProvider(started.location, SOCIAL_EMAIL);
+  assert.ok(code && state, "the provider sent code and state back");
+  const token = await sdk.auth.callback("customer", "oidc", { code, state });
+  const claims = claimsOf(token);
+  assert.equal(claims.actor_id, "", "a first sign-in has no customer yet");
+  assert.equal(claims.auth_provider, "oidc");
+  assert.equal(claims.user_metadata.email, SOCIAL_EMAIL);
+  if (MODE === "session") {
+    assert.ok(jar.has("connect.sid"), "the callback's token opened a session");
+  } else {
+    assert.equal(await sdk.client.getToken(), token, "the SDK keeps the callback's token");
+  }
+  step("auth.callback(customer, oidc, {code, state}) returned a token (actor_id \"\")");
+
+  await rejectsWith(sdk.auth.callback("customer", "oidc", { code, state }), 401, "the same state again");
+  step("auth.callback with the same state again is refused (401)");
+
+  const { customer } = await sdk.store.customer.create({ email: SOCIAL_EMAIL, first_name: "Social" });
+  assert.equal(customer.email, SOCIAL_EMAIL);
+  if (MODE === "jwt") {
+    const { token: refreshed } = await sdk.auth.refresh();
+    assert.equal(claimsOf(refreshed).actor_id, customer.id);
+  }
+  const { customer: me } = await sdk.store.customer.retrieve();
+  assert.equal(me.id, customer.id);
+  step(`store.customer.create made ${customer.id} for the provider's verified email`);
 }
 
 try {

@@ -1,0 +1,525 @@
+//! Moving a store in from Medusa: what its database holds ([`MedusaSnapshot`]), how each of its
+//! accounts becomes an Xclade identity or is left out with a reason ([`plan`]), and what the store
+//! answers for each account it is given ([`ImportOutcome`], port `ports::ImportStore`).
+//!
+//! The rules (docs/operations.md, "Moving from Medusa"):
+//! - An account is one Medusa `auth_identity` with its `emailpass` `provider_identity`. It keeps
+//!   Medusa's ids, `app_metadata` (the `customer_id` / `user_id` links), the address as
+//!   registered (`entity_id`), the password hash as Medusa wrote it (scrypt-kdf: login verifies it
+//!   and replaces it with bcrypt, `password::scrypt_kdf`) and the timestamps.
+//! - The customer its `app_metadata.customer_id` names comes with it. Customers that no account
+//!   links (guests) are not auth data and stay in Medusa.
+//! - Nothing is merged: addresses that are one address here (Medusa compares them case-sensitively,
+//!   Xclade by [`email_key`]) are all left out, as is an account whose hash login could not check,
+//!   so that an operator decides. A later run picks them up once the source is fixed.
+//! - Every imported identity gets a security stamp that starts with [`IMPORTED_STAMP_PREFIX`]:
+//!   a password change, reset or logout-all replaces it, which ends the exchange of the account's
+//!   Medusa tokens (`MEDUSA_JWT_SECRET`, `service::session`).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::email::{email_key, Email};
+use crate::model::Customer;
+use crate::newtypes::EntityKey;
+use crate::password::scrypt_kdf::{ScryptKdfHash, Unreadable};
+use crate::secret::random_hex;
+use crate::AuthError;
+
+/// How the security stamp of an imported identity begins, until its first password change,
+/// reset or logout-all.
+pub const IMPORTED_STAMP_PREFIX: &str = "medusa-";
+
+/// The provider Medusa's email/password accounts are stored under, here as there.
+pub const EMAILPASS: &str = "emailpass";
+
+/// A row of Medusa's `auth_identity`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MedusaIdentity {
+    pub id: String,
+    pub app_metadata: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// A row of Medusa's `provider_identity`, with `provider_metadata.password` (the hash) read out
+/// of its JSON. `Debug` shows whether there is a hash, never the value.
+#[derive(Clone, PartialEq)]
+pub struct MedusaProviderIdentity {
+    pub id: String,
+    pub entity_id: String,
+    pub provider: String,
+    pub auth_identity_id: String,
+    pub user_metadata: Option<Value>,
+    /// `provider_metadata.password`.
+    pub password: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for MedusaProviderIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MedusaProviderIdentity")
+            .field("id", &self.id)
+            .field("provider", &self.provider)
+            .field("auth_identity_id", &self.auth_identity_id)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A row of Medusa's `customer`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MedusaCustomer {
+    pub id: String,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub company_name: Option<String>,
+    pub has_account: bool,
+    pub metadata: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The three tables, as read in one repeatable-read transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MedusaSnapshot {
+    pub identities: Vec<MedusaIdentity>,
+    pub provider_identities: Vec<MedusaProviderIdentity>,
+    pub customers: Vec<MedusaCustomer>,
+}
+
+/// An account ready to be written: the identity, its email/password provider identity and its
+/// customer, all of one tenant (the store is told which).
+#[derive(Clone, PartialEq)]
+pub struct ImportedAccount {
+    pub auth_identity_id: String,
+    pub app_metadata: Map<String, Value>,
+    pub security_stamp: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub provider_identity_id: String,
+    /// The address as registered in Medusa.
+    pub entity_id: String,
+    pub entity_key: EntityKey,
+    /// Medusa's hash, as Medusa stored it (checked readable by [`plan`]).
+    pub password_hash: String,
+    pub user_metadata: Map<String, Value>,
+    pub provider_created_at: DateTime<Utc>,
+    pub provider_updated_at: DateTime<Utc>,
+    pub customer: Option<Customer>,
+}
+
+impl fmt::Debug for ImportedAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportedAccount")
+            .field("auth_identity_id", &self.auth_identity_id)
+            .field("provider_identity_id", &self.provider_identity_id)
+            .field("customer", &self.customer.as_ref().map(|c| &c.id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImportedAccount {
+    /// The actor types the account is linked to (`customer`, `user`), from `app_metadata`.
+    pub fn actors(&self) -> Vec<String> {
+        self.app_metadata
+            .iter()
+            .filter(|(_, v)| v.as_str().is_some_and(|s| !s.is_empty()))
+            .filter_map(|(k, _)| k.strip_suffix("_id").map(str::to_string))
+            .collect()
+    }
+}
+
+/// Why an account of the source is not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Deleted in Medusa (`deleted_at` set on the identity or its provider identity).
+    Deleted,
+    /// No `emailpass` provider identity (only other providers, which this import does not carry).
+    NoEmailpass { providers: Vec<String> },
+    /// `entity_id` is not an email address.
+    NotAnEmail,
+    /// Other accounts of the source have the same address once normalised.
+    SameAddressInSource { others: Vec<String> },
+    /// No password hash in `provider_metadata.password`.
+    NoPassword,
+    /// A hash login could not check: truncated, corrupt, or a cost above the accepted bounds.
+    UnreadableHash(Unreadable),
+    /// `app_metadata.customer_id` names a customer that does not exist or is deleted.
+    CustomerMissing { customer_id: String },
+    /// `app_metadata` is not a JSON object.
+    BadMetadata,
+    /// An Xclade account of the tenant already has this address.
+    AddressTaken { by: String },
+    /// The id is already used by an account or customer of another tenant.
+    IdTaken { id: String },
+    /// A customer account of the tenant already has the customer's address.
+    CustomerAddressTaken { by: String },
+}
+
+impl SkipReason {
+    /// A short stable code, for `--json`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::Deleted => "deleted",
+            SkipReason::NoEmailpass { .. } => "no_emailpass",
+            SkipReason::NotAnEmail => "not_an_email",
+            SkipReason::SameAddressInSource { .. } => "same_address_in_source",
+            SkipReason::NoPassword => "no_password",
+            SkipReason::UnreadableHash(_) => "unreadable_hash",
+            SkipReason::CustomerMissing { .. } => "customer_missing",
+            SkipReason::BadMetadata => "bad_metadata",
+            SkipReason::AddressTaken { .. } => "address_taken",
+            SkipReason::IdTaken { .. } => "id_taken",
+            SkipReason::CustomerAddressTaken { .. } => "customer_address_taken",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Deleted => f.write_str("deleted in Medusa"),
+            SkipReason::NoEmailpass { providers } => {
+                write!(f, "no emailpass identity (providers: {}), not imported", providers.join(", "))
+            }
+            SkipReason::NotAnEmail => f.write_str("entity_id is not an email address"),
+            SkipReason::SameAddressInSource { others } => {
+                write!(
+                    f,
+                    "the same address (ignoring case) as {}: resolve in Medusa, then run again",
+                    others.join(", ")
+                )
+            }
+            SkipReason::NoPassword => f.write_str("no password hash in provider_metadata"),
+            SkipReason::UnreadableHash(why) => write!(f, "password hash unusable: {why}"),
+            SkipReason::CustomerMissing { customer_id } => {
+                write!(f, "app_metadata.customer_id {customer_id} names no live customer")
+            }
+            SkipReason::BadMetadata => f.write_str("app_metadata is not a JSON object"),
+            SkipReason::AddressTaken { by } => write!(f, "the address is already registered here ({by})"),
+            SkipReason::IdTaken { id } => write!(f, "the id {id} is already used in another tenant"),
+            SkipReason::CustomerAddressTaken { by } => {
+                write!(f, "a customer account here already has the customer's address ({by})")
+            }
+        }
+    }
+}
+
+/// An account left out, with the ids an operator looks it up by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub auth_identity_id: String,
+    /// The address as registered, when there is one.
+    pub entity_id: Option<String>,
+    pub reason: SkipReason,
+}
+
+/// What the store did with one account of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Written (or, in a dry run, would be).
+    Imported,
+    /// Already here from an earlier run: nothing written.
+    Unchanged,
+    Skipped(SkipReason),
+}
+
+/// What [`plan`] makes of a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub accounts: Vec<ImportedAccount>,
+    pub skipped: Vec<Skipped>,
+    /// Customers that no imported or skipped account links: left in Medusa.
+    pub unlinked_customers: usize,
+}
+
+/// Turns the source's rows into accounts and reasons. Pure but for the random security stamps;
+/// checks every hash's format and cost (no scrypt work). The accounts keep the source's order
+/// by identity id.
+pub fn plan(snapshot: &MedusaSnapshot) -> Result<Plan, AuthError> {
+    let mut by_identity: HashMap<&str, Vec<&MedusaProviderIdentity>> = HashMap::new();
+    for pi in &snapshot.provider_identities {
+        by_identity.entry(pi.auth_identity_id.as_str()).or_default().push(pi);
+    }
+    let customers: HashMap<&str, &MedusaCustomer> =
+        snapshot.customers.iter().filter(|c| c.deleted_at.is_none()).map(|c| (c.id.as_str(), c)).collect();
+
+    let mut identities: Vec<&MedusaIdentity> = snapshot.identities.iter().collect();
+    identities.sort_by(|a, b| a.id.cmp(&b.id));
+
+    // First pass: the emailpass identity of each live account, and who shares an address.
+    let mut candidates = Vec::new();
+    let mut skipped = Vec::new();
+    let mut holders: HashMap<String, Vec<String>> = HashMap::new();
+    for identity in identities {
+        let own = by_identity.get(identity.id.as_str()).map(Vec::as_slice).unwrap_or_default();
+        let emailpass = own.iter().find(|pi| pi.provider == EMAILPASS);
+        let skip = |reason, entity_id: Option<&str>| Skipped {
+            auth_identity_id: identity.id.clone(),
+            entity_id: entity_id.map(str::to_string),
+            reason,
+        };
+        let Some(pi) = emailpass else {
+            if identity.deleted_at.is_none() {
+                let providers = own.iter().map(|pi| pi.provider.clone()).collect();
+                skipped.push(skip(SkipReason::NoEmailpass { providers }, None));
+            }
+            continue;
+        };
+        if identity.deleted_at.is_some() || pi.deleted_at.is_some() {
+            skipped.push(skip(SkipReason::Deleted, Some(&pi.entity_id)));
+            continue;
+        }
+        let key = email_key(&pi.entity_id);
+        holders.entry(key.as_str().to_string()).or_default().push(identity.id.clone());
+        candidates.push((identity, *pi, key));
+    }
+
+    let mut accounts = Vec::new();
+    let mut linked = std::collections::HashSet::new();
+    for (identity, pi, key) in candidates {
+        let skip =
+            |reason| Skipped { auth_identity_id: identity.id.clone(), entity_id: Some(pi.entity_id.clone()), reason };
+        let app_metadata = match &identity.app_metadata {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(_) => {
+                skipped.push(skip(SkipReason::BadMetadata));
+                continue;
+            }
+        };
+        if let Some(id) = app_metadata.get("customer_id").and_then(Value::as_str) {
+            linked.insert(id.to_string());
+        }
+        let others: Vec<String> =
+            holders.get(key.as_str()).into_iter().flatten().filter(|id| **id != identity.id).cloned().collect();
+        if !others.is_empty() {
+            skipped.push(skip(SkipReason::SameAddressInSource { others }));
+            continue;
+        }
+        if Email::parse(&pi.entity_id).is_err() {
+            skipped.push(skip(SkipReason::NotAnEmail));
+            continue;
+        }
+        let Some(hash) = pi.password.as_deref() else {
+            skipped.push(skip(SkipReason::NoPassword));
+            continue;
+        };
+        if let Err(why) = ScryptKdfHash::parse(hash) {
+            skipped.push(skip(SkipReason::UnreadableHash(why)));
+            continue;
+        }
+        let customer = match app_metadata.get("customer_id").and_then(Value::as_str).filter(|id| !id.is_empty()) {
+            None => None,
+            Some(id) => match customers.get(id) {
+                Some(c) => Some(customer_of(c)),
+                None => {
+                    skipped.push(skip(SkipReason::CustomerMissing { customer_id: id.to_string() }));
+                    continue;
+                }
+            },
+        };
+        accounts.push(ImportedAccount {
+            auth_identity_id: identity.id.clone(),
+            app_metadata,
+            security_stamp: format!("{IMPORTED_STAMP_PREFIX}{}", random_hex(16)?),
+            created_at: identity.created_at,
+            updated_at: identity.updated_at,
+            provider_identity_id: pi.id.clone(),
+            entity_id: pi.entity_id.clone(),
+            entity_key: key,
+            password_hash: hash.to_string(),
+            user_metadata: match &pi.user_metadata {
+                Some(Value::Object(map)) => map.clone(),
+                _ => Map::new(),
+            },
+            provider_created_at: pi.created_at,
+            provider_updated_at: pi.updated_at,
+            customer,
+        });
+    }
+    let unlinked_customers = customers.keys().filter(|id| !linked.contains(**id)).count();
+    Ok(Plan { accounts, skipped, unlinked_customers })
+}
+
+fn customer_of(c: &MedusaCustomer) -> Customer {
+    Customer {
+        id: c.id.clone(),
+        email: c.email.clone().unwrap_or_default(),
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+        phone: c.phone.clone(),
+        company_name: c.company_name.clone(),
+        metadata: match &c.metadata {
+            Some(Value::Object(map)) => Some(map.clone()),
+            _ => None,
+        },
+        has_account: c.has_account,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        deleted_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn hash() -> String {
+        crate::password::scrypt_kdf::tests::make(b"pw", 4, 8, 1, [7; 32])
+    }
+
+    fn identity(id: &str, app: Option<Value>) -> MedusaIdentity {
+        let t = at("2026-12-05T00:00:00Z");
+        MedusaIdentity { id: id.into(), app_metadata: app, created_at: t, updated_at: t, deleted_at: None }
+    }
+
+    fn emailpass(id: &str, of: &str, email: &str, hash: &str) -> MedusaProviderIdentity {
+        let t = at("2026-12-05T00:00:01Z");
+        MedusaProviderIdentity {
+            id: id.into(),
+            entity_id: email.into(),
+            provider: EMAILPASS.into(),
+            auth_identity_id: of.into(),
+            user_metadata: None,
+            password: Some(hash.into()),
+            created_at: t,
+            updated_at: t,
+            deleted_at: None,
+        }
+    }
+
+    fn customer(id: &str, email: &str) -> MedusaCustomer {
+        let t = at("2026-12-05T00:00:02Z");
+        MedusaCustomer {
+            id: id.into(),
+            email: Some(email.into()),
+            first_name: Some("Ann".into()),
+            last_name: None,
+            phone: None,
+            company_name: None,
+            has_account: true,
+            metadata: None,
+            created_at: t,
+            updated_at: t,
+            deleted_at: None,
+        }
+    }
+
+    fn reasons(plan: &Plan) -> Vec<(&str, &'static str)> {
+        plan.skipped.iter().map(|s| (s.auth_identity_id.as_str(), s.reason.code())).collect()
+    }
+
+    #[test]
+    fn an_account_keeps_ids_links_times_and_hash() {
+        let snapshot = MedusaSnapshot {
+            identities: vec![identity("authid_A", Some(json!({"customer_id": "cus_A"})))],
+            provider_identities: vec![emailpass("pi_A", "authid_A", "Ann@Example.com", &hash())],
+            customers: vec![customer("cus_A", "Ann@Example.com"), customer("cus_guest", "g@example.com")],
+        };
+        let plan = plan(&snapshot).unwrap();
+        assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+        let account = &plan.accounts[0];
+        assert_eq!(account.auth_identity_id, "authid_A");
+        assert_eq!(account.provider_identity_id, "pi_A");
+        assert_eq!(account.entity_id, "Ann@Example.com");
+        assert_eq!(account.entity_key.as_str(), "ann@example.com");
+        assert_eq!(account.password_hash, hash());
+        assert_eq!(account.created_at, at("2026-12-05T00:00:00Z"));
+        assert_eq!(account.customer.as_ref().unwrap().id, "cus_A");
+        assert_eq!(account.actors(), vec!["customer"]);
+        assert!(account.security_stamp.starts_with(IMPORTED_STAMP_PREFIX));
+        assert_eq!(plan.unlinked_customers, 1);
+        assert!(!format!("{account:?}").contains(&hash()), "Debug shows no hash");
+    }
+
+    #[test]
+    fn addresses_equal_but_for_case_are_all_left_out() {
+        let snapshot = MedusaSnapshot {
+            identities: vec![identity("authid_1", None), identity("authid_2", None), identity("authid_3", None)],
+            provider_identities: vec![
+                emailpass("pi_1", "authid_1", "Bob@x.com", &hash()),
+                emailpass("pi_2", "authid_2", "bob@x.com", &hash()),
+                emailpass("pi_3", "authid_3", "carol@x.com", &hash()),
+            ],
+            customers: vec![],
+        };
+        let plan = plan(&snapshot).unwrap();
+        assert_eq!(
+            reasons(&plan),
+            vec![("authid_1", "same_address_in_source"), ("authid_2", "same_address_in_source")]
+        );
+        assert_eq!(plan.accounts.len(), 1);
+        assert_eq!(plan.accounts[0].actors(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn unusable_rows_are_left_out_with_their_reason() {
+        let truncated = &hash()[..100];
+        // logN 30: refused from the header, before any scrypt work.
+        let mut bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, hash()).unwrap();
+        bytes[7] = 30;
+        let costly = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+        let mut deleted = identity("authid_d", None);
+        deleted.deleted_at = Some(at("2026-12-05T01:00:00Z"));
+        let mut google = emailpass("pi_g", "authid_g", "123456", "");
+        google.provider = "google".into();
+        let snapshot = MedusaSnapshot {
+            identities: vec![
+                identity("authid_t", None),
+                identity("authid_c", None),
+                deleted,
+                identity("authid_g", None),
+                identity("authid_m", Some(json!({"customer_id": "cus_gone"}))),
+                identity("authid_n", None),
+                identity("authid_e", None),
+                identity("authid_j", Some(json!(["not", "an", "object"]))),
+            ],
+            provider_identities: vec![
+                emailpass("pi_t", "authid_t", "t@x.com", truncated),
+                emailpass("pi_c", "authid_c", "c@x.com", &costly),
+                emailpass("pi_d", "authid_d", "d@x.com", &hash()),
+                google,
+                emailpass("pi_m", "authid_m", "m@x.com", &hash()),
+                MedusaProviderIdentity { password: None, ..emailpass("pi_n", "authid_n", "n@x.com", "") },
+                emailpass("pi_e", "authid_e", "not an address", &hash()),
+                emailpass("pi_j", "authid_j", "j@x.com", &hash()),
+            ],
+            customers: vec![],
+        };
+        let plan = plan(&snapshot).unwrap();
+        assert!(plan.accounts.is_empty());
+        let mut got = reasons(&plan);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("authid_c", "unreadable_hash"),
+                ("authid_d", "deleted"),
+                ("authid_e", "not_an_email"),
+                ("authid_g", "no_emailpass"),
+                ("authid_j", "bad_metadata"),
+                ("authid_m", "customer_missing"),
+                ("authid_n", "no_password"),
+                ("authid_t", "unreadable_hash"),
+            ]
+        );
+        let shown: Vec<String> = plan.skipped.iter().map(|s| s.reason.to_string()).collect();
+        assert!(shown.iter().all(|s| !s.contains(&hash()[..20])), "no reason shows a hash: {shown:?}");
+    }
+}

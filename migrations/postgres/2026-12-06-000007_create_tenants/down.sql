@@ -1,0 +1,2 @@
+DROP TABLE tenant_directory;
+DROP TABLE tenant;
