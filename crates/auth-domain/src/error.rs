@@ -63,6 +63,11 @@ pub enum AuthError {
     /// The database is unreachable or failing (503 `database_error`: the request may be retried).
     #[error("database error")]
     Database(#[source] Box<dyn StdError + Send + Sync>),
+    /// A sign-in provider that could not be reached, or answered its discovery document with an
+    /// error or nonsense, while a sign-in was being started (502 `provider_unavailable`: nothing
+    /// was stored, the storefront may try again). The text says what failed, for the log only.
+    #[error("sign-in provider unavailable: {0}")]
+    ProviderUnavailable(String),
     /// Anything else (500 `unknown_error`).
     #[error("unexpected error: {0}")]
     Unexpected(String),

@@ -12,6 +12,7 @@ use auth_domain::AuthError;
 use crate::settings::MAX_BODY_BYTES;
 
 pub const UNKNOWN_ERROR: &str = "An unknown error occurred.";
+pub const PROVIDER_UNAVAILABLE: &str = "The sign-in provider cannot be reached. Try again later.";
 pub const CONFLICT_MESSAGE: &str = "The request conflicted with another request. You may retry the request.";
 
 /// An error as the client sees it: status, `type`, optional `code`, `message`.
@@ -140,6 +141,10 @@ impl From<AuthError> for ApiError {
                     ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_error", "The database is unavailable.")
                 }
             }
+            err @ AuthError::ProviderUnavailable(_) => {
+                log::error!("{}", cause_chain(&err));
+                ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", PROVIDER_UNAVAILABLE)
+            }
             err @ AuthError::Unexpected(_) => {
                 log::error!("{}", cause_chain(&err));
                 ApiError {
@@ -251,6 +256,11 @@ mod tests {
                 AuthError::database(std::io::Error::other("down")),
                 503,
                 json!({"code":"api_error","type":"database_error","message":"The database is unavailable."}),
+            ),
+            (
+                AuthError::ProviderUnavailable("discovery of https://idp.test: connection refused".into()),
+                502,
+                json!({"type":"provider_unavailable","message":PROVIDER_UNAVAILABLE}),
             ),
             (
                 AuthError::Unexpected("boom".into()),

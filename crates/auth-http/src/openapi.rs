@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::responses::{
     error_content, error_example, Conflict, DatabaseUnavailable, ErrorBody, MethodNotAllowed, NotFound,
-    PayloadTooLarge, ServerError, TooManyRequests, Unauthorized,
+    PayloadTooLarge, ProviderUnavailable, ServerError, TooManyRequests, Unauthorized,
 };
 use crate::routes;
 use crate::settings::SESSION_COOKIE;
@@ -74,6 +74,7 @@ pub fn document() -> Value {
             TooManyRequests,
             ServerError,
             DatabaseUnavailable,
+            ProviderUnavailable,
             NotFound,
             MethodNotAllowed
         ),

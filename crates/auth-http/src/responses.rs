@@ -13,7 +13,7 @@ use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{ToResponse, ToSchema};
 
-use crate::error::{CONFLICT_MESSAGE, UNKNOWN_ERROR};
+use crate::error::{CONFLICT_MESSAGE, PROVIDER_UNAVAILABLE, UNKNOWN_ERROR};
 use crate::settings::MAX_BODY_BYTES;
 
 /// An error. Every error a handler answers has this body, in this key order, except the
@@ -209,6 +209,34 @@ impl<'r> ToResponse<'r> for ServerError {
                         "unknown",
                         "Anything unexpected",
                         json!({"code": "unknown_error", "type": "unknown_error", "message": UNKNOWN_ERROR}),
+                    )]),
+                )
+                .build()
+                .into(),
+        )
+    }
+}
+
+/// The 502 of starting a sign-in with an OpenID Connect provider whose discovery document could
+/// not be had (the provider down or unreachable, or answering an error): nothing was stored.
+pub(crate) struct ProviderUnavailable;
+
+impl<'r> ToResponse<'r> for ProviderUnavailable {
+    fn response() -> (&'r str, RefOr<Response>) {
+        (
+            "ProviderUnavailable",
+            ResponseBuilder::new()
+                .description(
+                    "`google`, `oidc`: the provider's discovery document could not be had (the provider down, \
+                     unreachable, or answering an error). Nothing was stored; the sign-in may be started again. \
+                     Logged once with its cause.",
+                )
+                .content(
+                    "application/json",
+                    error_content(&[(
+                        "provider",
+                        "Provider unavailable",
+                        json!({"type": "provider_unavailable", "message": PROVIDER_UNAVAILABLE}),
                     )]),
                 )
                 .build()

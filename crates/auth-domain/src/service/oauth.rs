@@ -145,11 +145,13 @@ impl<S: AuthStore, C: Clock> AuthService<S, C> {
             }
         }
         let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
-        let answer = self.provider_get(&url, &[("accept", "application/json")])?;
+        let unavailable = |why: String| AuthError::ProviderUnavailable(format!("discovery of {issuer}: {why}"));
+        let answer =
+            self.provider_get(&url, &[("accept", "application/json")]).map_err(|e| unavailable(e.to_string()))?;
         if answer.status != 200 {
-            return Err(AuthError::Unexpected(format!("discovery of {issuer}: HTTP {}", answer.status)));
+            return Err(unavailable(format!("HTTP {}", answer.status)));
         }
-        let found = Discovery::parse(&answer.body, issuer).map_err(|e| AuthError::unexpected("discovery", e))?;
+        let found = Discovery::parse(&answer.body, issuer).map_err(|e| unavailable(e.to_string()))?;
         cache.lock().unwrap_or_else(|p| p.into_inner()).insert(issuer.to_string(), (Instant::now(), found.clone()));
         Ok(found)
     }

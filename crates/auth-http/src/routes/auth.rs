@@ -16,7 +16,7 @@ use crate::context::ActorProvider;
 use crate::credentials::Presented;
 use crate::responses::{
     error_example, negotiated_unauthorized, success_response, token_response, Conflict, ErrorBody, LoginResponse,
-    PayloadTooLarge, ServerError, SuccessResponse, TokenResponse, TooManyRequests, Unauthorized,
+    PayloadTooLarge, ProviderUnavailable, ServerError, SuccessResponse, TokenResponse, TooManyRequests, Unauthorized,
 };
 use crate::{ApiError, AppService, AppState};
 
@@ -196,6 +196,7 @@ pub(crate) async fn register(
         (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 429, response = TooManyRequests),
+        (status = 502, response = ProviderUnavailable),
         (status = 500, response = ServerError),
     )
 )]

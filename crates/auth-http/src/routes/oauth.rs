@@ -16,8 +16,8 @@ use super::auth::ActorProviderParams;
 use crate::context::ActorProvider;
 use crate::credentials::Presented;
 use crate::responses::{
-    error_example, location_response, token_response, ErrorBody, LocationResponse, ServerError, TokenResponse,
-    TooManyRequests, Unauthorized,
+    error_example, location_response, token_response, ErrorBody, LocationResponse, ProviderUnavailable, ServerError,
+    TokenResponse, TooManyRequests, Unauthorized,
 };
 use crate::{ApiError, AppState};
 
@@ -56,6 +56,7 @@ pub(crate) async fn begin_sign_in(
             example = json!(error_example("not_allowed",
                 "The emailpass provider has no redirect flow: it authenticates with POST /auth/customer/emailpass"))),
         (status = 429, response = TooManyRequests),
+        (status = 502, response = ProviderUnavailable),
         (status = 500, response = ServerError),
     )
 )]
@@ -213,6 +214,7 @@ pub(crate) async fn callback_post(
             body = ErrorBody, example = json!(error_example("not_allowed", "Unknown auth provider: emailpass"))),
         (status = 401, response = Unauthorized),
         (status = 429, response = TooManyRequests),
+        (status = 502, response = ProviderUnavailable),
         (status = 500, response = ServerError),
     )
 )]

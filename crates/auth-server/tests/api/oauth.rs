@@ -33,6 +33,7 @@ on_both_backends!(
     an_unverified_email_never_reaches_an_existing_account,
     linking_needs_the_password_and_the_account_s_own_verified_email,
     callback_refusals_store_nothing,
+    a_provider_that_cannot_be_reached_answers_502_and_stores_nothing,
     hostile_id_tokens_are_refused,
     a_state_works_once_and_only_for_its_tenant_actor_and_provider,
     racing_callbacks_with_one_state_sign_in_once,
@@ -731,6 +732,57 @@ fn a_state_works_once_and_only_for_its_tenant_actor_and_provider(backend: Backen
     app.db().execute("UPDATE oauth_state SET expires_at = '2000-01-01 00:00:00'");
     *issuer.next_id_token.lock().unwrap() = issuer.sign(&issuer.claims(&nonce));
     assert_refused(&at(NORTH, "GET", &format!("/auth/customer/oidc/callback?code=c&state={state}")), STATE_INVALID);
+}
+
+/// Starting a sign-in needs the provider's discovery document. When nothing listens on the
+/// issuer's port, or it answers an error or something that is not a discovery document, the
+/// start answers 502 `provider_unavailable` and stores no pending sign-in; once the provider
+/// answers, the same server starts sign-ins (a failed discovery is not cached).
+fn a_provider_that_cannot_be_reached_answers_502_and_stores_nothing(backend: Backend) {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let unavailable = json!({
+        "type": "provider_unavailable",
+        "message": "The sign-in provider cannot be reached. Try again later."
+    });
+    // Nothing listens there: the port of a listener that was closed.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let settings = vec![
+        ("OAUTH_OIDC_ISSUER", format!("http://127.0.0.1:{closed}")),
+        ("OAUTH_OIDC_CLIENT_ID", CLIENT_ID.to_string()),
+        ("OAUTH_OIDC_CLIENT_SECRET", CLIENT_SECRET.to_string()),
+        ("OAUTH_OIDC_CALLBACK_URL", CALLBACK.to_string()),
+    ];
+    let Some(app) = spawn(backend, &settings) else { return };
+    app.post("/auth/customer/oidc", "{}").assert_json(502, unavailable.clone());
+    app.request("GET", "/auth/customer/oidc", None, &[]).assert_json(502, unavailable.clone());
+    assert_eq!(count(&app, "oauth_state"), 0);
+    drop(app);
+
+    // A provider that answers 500, then a body that is not JSON, then its discovery document.
+    let mode = Arc::new(AtomicU8::new(0));
+    let answers = mode.clone();
+    let base = local_server(Arc::new(move |base: &str, seen: &Seen| match answers.load(Ordering::SeqCst) {
+        0 => (500, "{}".into()),
+        1 => (200, "<html>maintenance</html>".into()),
+        _ if seen.path == "/.well-known/openid-configuration" => (
+            200,
+            json!({"issuer": base, "authorization_endpoint": format!("{base}/authorize"),
+                "token_endpoint": format!("{base}/token"), "jwks_uri": format!("{base}/jwks")})
+            .to_string(),
+        ),
+        _ => (404, "{}".into()),
+    }));
+    let settings: Vec<(&'static str, String)> =
+        settings.into_iter().map(|(k, v)| if k == "OAUTH_OIDC_ISSUER" { (k, base.clone()) } else { (k, v) }).collect();
+    let Some(app) = spawn(backend, &settings) else { return };
+    app.post("/auth/customer/oidc", "{}").assert_json(502, unavailable.clone());
+    mode.store(1, Ordering::SeqCst);
+    app.post("/auth/customer/oidc", "{}").assert_json(502, unavailable);
+    assert_eq!(count(&app, "oauth_state"), 0);
+    mode.store(2, Ordering::SeqCst);
+    let location = begin(&app, "customer", "oidc");
+    assert!(location.starts_with(&format!("{base}/authorize?")), "{location}");
+    assert_eq!(count(&app, "oauth_state"), 1);
 }
 
 /// Google goes through the OpenID path with its issuer put in place (`OAUTH_GOOGLE_ISSUER`, for
