@@ -6,7 +6,9 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use auth_domain::import::{ImportOutcome, ImportedAccount, SkipReason, EMAILPASS};
+use auth_domain::import::{
+    ImportOutcome, ImportedAccount, ImportedProviderIdentity, SkipReason, EMAILPASS, IMPORTED_PROVIDERS,
+};
 use auth_domain::newtypes::TenantId;
 use auth_domain::ports::ImportStore;
 use auth_domain::AuthError;
@@ -26,8 +28,9 @@ diesel::define_sql_function! {
 struct Existing {
     /// Identity and provider identity ids, with their tenant.
     identity_ids: HashMap<String, String>,
-    /// Email/password lookup keys of the tenant, with the identity that has each.
-    keys: HashMap<String, String>,
+    /// (provider, lookup key) pairs of the tenant that the batch names, with the identity that
+    /// has each.
+    keys: HashMap<(String, String), String>,
     /// Customer ids, with their tenant.
     customer_ids: HashMap<String, String>,
     /// Lowercased addresses of the tenant's customer accounts, with the customer's id.
@@ -36,8 +39,7 @@ struct Existing {
 
 fn existing(c: &mut DbConnection, tenant: &str, batch: &[ImportedAccount]) -> QueryResult<Existing> {
     let ids: Vec<&str> = batch.iter().map(|a| a.auth_identity_id.as_str()).collect();
-    let provider_ids: Vec<&str> = batch.iter().map(|a| a.provider_identity_id.as_str()).collect();
-    let keys: Vec<&str> = batch.iter().map(|a| a.entity_key.as_str()).collect();
+    let provider_ids: Vec<&str> = batch.iter().flat_map(|a| &a.provider_identities).map(|p| p.id.as_str()).collect();
     let customer_ids: Vec<&str> = batch.iter().filter_map(|a| a.customer.as_ref()).map(|c| c.id.as_str()).collect();
     let addresses: Vec<String> = batch
         .iter()
@@ -57,16 +59,29 @@ fn existing(c: &mut DbConnection, tenant: &str, batch: &[ImportedAccount]) -> Qu
             .select((provider_identity::id, provider_identity::tenant_id))
             .load::<(String, String)>(c)?,
     );
+    // One lookup per provider the batch has, each by the (tenant, provider, entity_key) index.
+    let mut keys = HashMap::new();
+    for provider in IMPORTED_PROVIDERS {
+        let wanted: Vec<&str> = batch
+            .iter()
+            .flat_map(|a| &a.provider_identities)
+            .filter(|p| p.provider == provider)
+            .map(|p| p.entity_key.as_str())
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let found: Vec<(String, String)> = provider_identity::table
+            .filter(provider_identity::tenant_id.eq(tenant))
+            .filter(provider_identity::provider.eq(provider))
+            .filter(provider_identity::entity_key.eq_any(&wanted))
+            .select((provider_identity::entity_key, provider_identity::auth_identity_id))
+            .load(c)?;
+        keys.extend(found.into_iter().map(|(key, by)| ((provider.to_string(), key), by)));
+    }
     Ok(Existing {
         identity_ids,
-        keys: provider_identity::table
-            .filter(provider_identity::tenant_id.eq(tenant))
-            .filter(provider_identity::provider.eq(EMAILPASS))
-            .filter(provider_identity::entity_key.eq_any(&keys))
-            .select((provider_identity::entity_key, provider_identity::auth_identity_id))
-            .load(c)?
-            .into_iter()
-            .collect(),
+        keys,
         customer_ids: customer::table
             .filter(customer::id.eq_any(&customer_ids))
             .select((customer::id, customer::tenant_id))
@@ -96,11 +111,22 @@ fn decide(tenant: &str, account: &ImportedAccount, there: &Existing, taken: &mut
         Some(_) => return ImportOutcome::Skipped(SkipReason::IdTaken { id: id.clone() }),
         None => {}
     }
-    if there.identity_ids.contains_key(&account.provider_identity_id) {
-        return ImportOutcome::Skipped(SkipReason::IdTaken { id: account.provider_identity_id.clone() });
-    }
-    if let Some(by) = there.keys.get(account.entity_key.as_str()) {
-        return ImportOutcome::Skipped(SkipReason::AddressTaken { by: by.clone() });
+    for pi in &account.provider_identities {
+        if there.identity_ids.contains_key(&pi.id) {
+            return ImportOutcome::Skipped(SkipReason::IdTaken { id: pi.id.clone() });
+        }
+        let key = (pi.provider.clone(), pi.entity_key.as_str().to_string());
+        let by = there.keys.get(&key).cloned().or_else(|| {
+            // Two accounts of one run with the same sign-in (the source's own index forbids it).
+            (!taken.insert(format!("key:{}:{}", key.0, key.1))).then(|| "another account of this run".to_string())
+        });
+        if let Some(by) = by {
+            return ImportOutcome::Skipped(if pi.provider == EMAILPASS {
+                SkipReason::AddressTaken { by }
+            } else {
+                SkipReason::ProviderAccountTaken { provider: pi.provider.clone(), by }
+            });
+        }
     }
     if let Some(c) = &account.customer {
         if there.customer_ids.contains_key(&c.id) || !taken.insert(format!("id:{}", c.id)) {
@@ -126,20 +152,12 @@ fn write(c: &mut DbConnection, tenant: &str, accounts: &[&ImportedAccount]) -> Q
     if accounts.is_empty() {
         return Ok(());
     }
-    let texts: Vec<(String, String, String)> = accounts
-        .iter()
-        .map(|a| {
-            (
-                serde_json::Value::Object(a.app_metadata.clone()).to_string(),
-                serde_json::Value::Object(a.user_metadata.clone()).to_string(),
-                password_metadata(&a.password_hash),
-            )
-        })
-        .collect();
+    let app_metadata: Vec<String> =
+        accounts.iter().map(|a| serde_json::Value::Object(a.app_metadata.clone()).to_string()).collect();
     let identities: Vec<AuthIdentityRow<'_>> = accounts
         .iter()
-        .zip(&texts)
-        .map(|(a, (app_metadata, _, _))| AuthIdentityRow {
+        .zip(&app_metadata)
+        .map(|(a, app_metadata)| AuthIdentityRow {
             id: &a.auth_identity_id,
             tenant_id: tenant,
             app_metadata,
@@ -148,20 +166,32 @@ fn write(c: &mut DbConnection, tenant: &str, accounts: &[&ImportedAccount]) -> Q
             updated_at: naive(a.updated_at),
         })
         .collect();
-    let providers: Vec<ProviderIdentityRow<'_>> = accounts
+    let owned: Vec<(&ImportedAccount, &ImportedProviderIdentity)> =
+        accounts.iter().flat_map(|a| a.provider_identities.iter().map(move |p| (*a, p))).collect();
+    // The hash of an email/password identity; a social one's provider metadata stays in Medusa.
+    let texts: Vec<(String, String)> = owned
+        .iter()
+        .map(|(_, p)| {
+            (
+                serde_json::Value::Object(p.user_metadata.clone()).to_string(),
+                p.password_hash.as_deref().map_or_else(|| "{}".to_string(), password_metadata),
+            )
+        })
+        .collect();
+    let providers: Vec<ProviderIdentityRow<'_>> = owned
         .iter()
         .zip(&texts)
-        .map(|(a, (_, user_metadata, provider_metadata))| ProviderIdentityRow {
-            id: &a.provider_identity_id,
+        .map(|((a, p), (user_metadata, provider_metadata))| ProviderIdentityRow {
+            id: &p.id,
             tenant_id: tenant,
             auth_identity_id: &a.auth_identity_id,
-            provider: EMAILPASS,
-            entity_id: &a.entity_id,
-            entity_key: a.entity_key.as_str(),
+            provider: &p.provider,
+            entity_id: &p.entity_id,
+            entity_key: p.entity_key.as_str(),
             provider_metadata,
             user_metadata,
-            created_at: naive(a.provider_created_at),
-            updated_at: naive(a.provider_updated_at),
+            created_at: naive(p.created_at),
+            updated_at: naive(p.updated_at),
         })
         .collect();
     let customers: Vec<CustomerRow> =

@@ -9,7 +9,7 @@ pub trait ImportStore: Send + Sync {
     /// Decides, for each account of `batch`, in one transaction: `Unchanged` when its identity is
     /// already in `tenant` (an earlier run), `Skipped` when its ids are used in another tenant or
     /// its address (or its customer's) is already an account of `tenant`, else `Imported`, and
-    /// then writes the imported ones (identity, provider identity and customer), unless `dry_run`.
+    /// then writes the imported ones (identity, provider identities and customer), unless `dry_run`.
     /// One outcome per account, in order. All of the batch or none of it is written.
     fn import_accounts(
         &self,

@@ -68,6 +68,8 @@ struct Tally {
     unchanged: usize,
     customers: usize,
     by_actor: std::collections::BTreeMap<String, usize>,
+    /// Provider identities written, by provider (`emailpass`, `google`, `github`).
+    by_provider: std::collections::BTreeMap<String, usize>,
     skipped: Vec<Skipped>,
 }
 
@@ -124,11 +126,14 @@ fn medusa(config: &Config, args: &MedusaArgs) -> Result<ExitCode, StartError> {
                     for actor in actors {
                         *tally.by_actor.entry(actor).or_default() += 1;
                     }
+                    for pi in &account.provider_identities {
+                        *tally.by_provider.entry(pi.provider.clone()).or_default() += 1;
+                    }
                 }
                 ImportOutcome::Unchanged => tally.unchanged += 1,
                 ImportOutcome::Skipped(reason) => tally.skipped.push(Skipped {
                     auth_identity_id: account.auth_identity_id.clone(),
-                    entity_id: Some(account.entity_id.clone()),
+                    entity_id: Some(account.entity_id().to_string()),
                     reason,
                 }),
             }
@@ -161,6 +166,7 @@ fn medusa(config: &Config, args: &MedusaArgs) -> Result<ExitCode, StartError> {
             "read": read,
             "imported": tally.imported,
             "imported_by_actor": tally.by_actor,
+            "imported_by_provider": tally.by_provider,
             "customers": tally.customers,
             "unchanged": tally.unchanged,
             "skipped": skipped,
@@ -203,6 +209,11 @@ fn print_summary(args: &MedusaArgs, tally: &Tally, guests: usize, seconds: f64) 
         tally.unchanged,
         tally.skipped.len(),
     );
+    // Social sign-ins are named when there are any; an email/password-only store sees one line.
+    if tally.by_provider.keys().any(|p| p != "emailpass") {
+        let sign_ins: Vec<String> = tally.by_provider.iter().map(|(p, n)| format!("{p}: {n}")).collect();
+        println!("sign-ins {}: {}", if args.dry_run { "that would move" } else { "moved" }, sign_ins.join(", "));
+    }
     if guests > 0 {
         println!("{guests} customers without an account (guests) stay in Medusa");
     }

@@ -108,6 +108,7 @@ on_both_backends!(
     a_medusa_token_is_exchanged_on_refresh_until_the_password_changes,
     a_run_that_fails_half_way_leaves_whole_batches_and_the_next_run_finishes,
     an_address_already_registered_here_is_left_out_not_merged,
+    google_and_github_sign_ins_move_and_sign_in_here,
 );
 
 fn every_medusa_account_logs_in_with_its_medusa_password(backend: Backend) {
@@ -359,4 +360,81 @@ fn an_address_already_registered_here_is_left_out_not_merged(backend: Backend) {
     // Her account here is untouched: her own password works, Medusa's does not.
     assert_eq!(app.login("ann@example.com", crate::helpers::PASSWORD).status, 200);
     assert_eq!(app.login("ann@example.com", "ann-medusa-pass-1").status, 401);
+}
+
+/// Medusa's own social providers (`@medusajs/auth-google`, `@medusajs/auth-github`) store the
+/// provider's subject as `entity_id`: such identities move with their account and the same
+/// sign-in finds them here. Gia signed up with Google only; Ann also linked GitHub (Medusa keeps
+/// GitHub's tokens in `provider_metadata`, which stays behind). A `phone` identity of a provider
+/// this service does not have is reported, not moved.
+fn google_and_github_sign_ins_move_and_sign_in_here(backend: Backend) {
+    let Some(env) = TestEnv::new(backend) else { return };
+    let Some(source) = medusa_source() else { return };
+    env.create_tenants();
+    run_sql(
+        &source.url,
+        "INSERT INTO auth_identity (id, app_metadata) VALUES ('authid_GIA', '{\"customer_id\": \"cus_GIA\"}'); \
+         INSERT INTO customer (id, email, first_name, has_account) VALUES ('cus_GIA', 'gia@example.com', 'Gia', true); \
+         INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id, user_metadata) \
+         VALUES ('01GIAGOOGLE', '109876543210', 'google', 'authid_GIA', \
+                 '{\"email\": \"gia@example.com\", \"name\": \"Gia\"}'); \
+         INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id, user_metadata, provider_metadata) \
+         VALUES ('01ANNGITHUB', '583231', 'github', 'authid_01M91WWRP6YCQBFZH29VW33KHW', '{\"name\": \"Ann\"}', \
+                 '{\"access_token\": \"gho_medusa_kept_this\"}'); \
+         INSERT INTO auth_identity (id) VALUES ('authid_PHONE'); \
+         INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id) \
+         VALUES ('01PHONE', '+15550100', 'phone', 'authid_PHONE')",
+    );
+    let (code, summary, stderr) = import(&env, &source.url, &[]);
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(summary["imported"], 6, "{summary}");
+    assert_eq!(summary["imported_by_provider"], json!({"emailpass": 5, "github": 1, "google": 1}), "{summary}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary}");
+    assert_eq!(
+        (skipped[0]["auth_identity_id"].as_str(), skipped[0]["reason"].as_str()),
+        (Some("authid_PHONE"), Some("unsupported_provider"))
+    );
+    assert!(skipped[0]["message"].as_str().unwrap().contains("phone"), "{summary}");
+    assert_eq!(env.db().count("provider_identity WHERE provider_metadata LIKE '%gho_%'"), 0, "GitHub's token moved");
+    let fingerprint = env.db().fingerprint();
+    let (_, again, _) = import(&env, &source.url, &[]);
+    assert_eq!((again["imported"].as_u64(), again["unchanged"].as_u64()), (Some(0), Some(6)), "{again}");
+    assert_eq!(env.db().fingerprint(), fingerprint, "a second import changed rows");
+
+    // Gia signs in with Google here and is her Medusa customer at once.
+    let google = crate::oauth::HostileIssuer::start();
+    let google_settings = [
+        ("OAUTH_GOOGLE_CLIENT_ID", crate::oauth::CLIENT_ID.to_string()),
+        ("OAUTH_GOOGLE_CLIENT_SECRET", crate::oauth::CLIENT_SECRET.to_string()),
+        ("OAUTH_GOOGLE_CALLBACK_URL", crate::oauth::CALLBACK.to_string()),
+        ("OAUTH_GOOGLE_ISSUER", google.base.clone()),
+    ];
+    let overrides: Vec<(&str, &str)> = google_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::start(env, &overrides);
+    let location =
+        app.request("GET", "/auth/customer/google", None, &[]).json()["location"].as_str().unwrap().to_string();
+    let (state, nonce) =
+        (crate::oauth::param(&location, "state").unwrap(), crate::oauth::param(&location, "nonce").unwrap());
+    let mut id_claims = google.claims(&nonce);
+    id_claims["sub"] = json!("109876543210");
+    id_claims["email"] = json!("gia@example.com");
+    *google.next_id_token.lock().unwrap() = google.sign(&id_claims);
+    let r = crate::oauth::callback(&app, "customer", "google", &format!("code=c&state={state}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let c = claims(&r.token());
+    assert_eq!(
+        (c["auth_identity_id"].as_str(), c["actor_id"].as_str(), c["auth_provider"].as_str()),
+        (Some("authid_GIA"), Some("cus_GIA"), Some("google"))
+    );
+    let me = app.request("GET", "/store/customers/me", None, &[("authorization", &format!("Bearer {}", r.token()))]);
+    assert_eq!(me.json()["customer"]["first_name"], "Gia", "{}", me.text);
+    // Ann's account has both: her password, and GitHub's subject under her identity.
+    assert_eq!(app.login("ann@example.com", "ann-medusa-pass-1").status, 200);
+    assert_eq!(
+        app.db().text(
+            "SELECT auth_identity_id AS v FROM provider_identity WHERE provider = 'github' AND entity_key = '583231'"
+        ),
+        ANN_IDENTITY
+    );
 }

@@ -41,8 +41,8 @@ on_both_backends!(
     sign_in_with_github_reads_the_verified_primary_email,
 );
 
-const CLIENT_ID: &str = "xclade-test";
-const CLIENT_SECRET: &str = "test-client-secret-0123456789";
+pub(crate) const CLIENT_ID: &str = "xclade-test";
+pub(crate) const CLIENT_SECRET: &str = "test-client-secret-0123456789";
 /// The storefront's callback page: the provider sends the browser there, the test stops there.
 pub(crate) const CALLBACK: &str = "http://127.0.0.1:9/storefront/callback";
 const STATE_INVALID: &str = "Invalid or expired state: start the sign-in again";
@@ -202,7 +202,7 @@ pub(crate) fn browser_sign_in(location: &str, login: &str, callback: &str) -> St
 }
 
 /// A query parameter of a URL (base64url values need no decoding).
-fn param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?').map_or(url, |(_, q)| q);
     query.split('&').find_map(|pair| pair.strip_prefix(&format!("{name}="))).map(str::to_string)
 }
@@ -214,7 +214,7 @@ fn begin(app: &TestApp, actor: &str, provider: &str) -> String {
     r.json()["location"].as_str().unwrap().to_string()
 }
 
-fn callback(app: &TestApp, actor: &str, provider: &str, query: &str) -> Resp {
+pub(crate) fn callback(app: &TestApp, actor: &str, provider: &str, query: &str) -> Resp {
     app.request("GET", &format!("/auth/{actor}/{provider}/callback?{query}"), None, &[("accept", "application/json")])
 }
 
@@ -520,15 +520,15 @@ fn local_server(handler: Arc<Handler>) -> String {
 }
 
 /// An issuer whose token endpoint answers whatever ID token the test sets next.
-struct HostileIssuer {
-    base: String,
-    next_id_token: Arc<Mutex<String>>,
+pub(crate) struct HostileIssuer {
+    pub(crate) base: String,
+    pub(crate) next_id_token: Arc<Mutex<String>>,
     kid: String,
     key: jsonwebtoken::EncodingKey,
 }
 
 impl HostileIssuer {
-    fn start() -> HostileIssuer {
+    pub(crate) fn start() -> HostileIssuer {
         let pair = auth_domain::keys::generate(auth_domain::keys::KeyAlgorithm::EdDSA).unwrap();
         let jwk: Value = serde_json::from_str(&pair.public_jwk).unwrap();
         let next_id_token = Arc::new(Mutex::new(String::new()));
@@ -575,13 +575,13 @@ impl HostileIssuer {
     }
 
     /// Valid claims for the sign-in whose nonce is `nonce`.
-    fn claims(&self, nonce: &str) -> Value {
+    pub(crate) fn claims(&self, nonce: &str) -> Value {
         let now = chrono::Utc::now().timestamp();
         json!({"iss": self.base, "aud": CLIENT_ID, "sub": "hostile-subject", "iat": now, "exp": now + 300,
             "nonce": nonce, "email": "victim@example.com", "email_verified": true})
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key).unwrap()
