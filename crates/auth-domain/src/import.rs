@@ -121,6 +121,9 @@ pub struct ImportedAccount {
     /// At least one; the `emailpass` one first when there is one.
     pub provider_identities: Vec<ImportedProviderIdentity>,
     pub customer: Option<Customer>,
+    /// The account's live provider identities of other providers, which stay in Medusa:
+    /// (provider identity id, provider), for the summary.
+    pub left_behind: Vec<(String, String)>,
 }
 
 /// One provider identity of an imported account.
@@ -344,12 +347,17 @@ pub fn plan(snapshot: &MedusaSnapshot) -> Result<Plan, AuthError> {
         if let Some(pi) = live.iter().find(|pi| pi.provider == EMAILPASS) {
             holders.entry(email_key(&pi.entity_id).as_str().to_string()).or_default().push(identity.id.clone());
         }
-        candidates.push((identity, live));
+        let left_behind: Vec<(String, String)> = own
+            .iter()
+            .filter(|pi| pi.deleted_at.is_none() && !IMPORTED_PROVIDERS.contains(&pi.provider.as_str()))
+            .map(|pi| (pi.id.clone(), pi.provider.clone()))
+            .collect();
+        candidates.push((identity, live, left_behind));
     }
 
     let mut accounts = Vec::new();
     let mut linked = std::collections::HashSet::new();
-    'accounts: for (identity, live) in candidates {
+    'accounts: for (identity, live, left_behind) in candidates {
         let named = live[0].entity_id.clone();
         let skip = |reason| Skipped { auth_identity_id: identity.id.clone(), entity_id: Some(named.clone()), reason };
         let app_metadata = match &identity.app_metadata {
@@ -425,6 +433,7 @@ pub fn plan(snapshot: &MedusaSnapshot) -> Result<Plan, AuthError> {
             updated_at: identity.updated_at,
             provider_identities,
             customer,
+            left_behind,
         });
     }
     let unlinked_customers = customers.keys().filter(|id| !linked.contains(**id)).count();
@@ -633,6 +642,8 @@ mod tests {
                 // GitHub beside email/password on one identity: both move, emailpass named first.
                 social("pi_b1", "authid_B", "github", "583230"),
                 emailpass("pi_b0", "authid_B", "b@x.com", &hash()),
+                // A provider of the store's own making beside them stays behind, named.
+                social("pi_b3", "authid_B", "phone", "+15550100"),
                 deleted_github,
                 // A deleted emailpass stays behind; the live Google sign-in moves.
                 deleted_emailpass,
@@ -670,5 +681,7 @@ mod tests {
         assert_eq!(plan.accounts[0].actors(), vec!["customer"]);
         assert_eq!(plan.accounts[0].provider_identities[0].user_metadata["name"], "Someone");
         assert_eq!(plan.accounts[1].entity_id(), "b@x.com");
+        assert_eq!(plan.accounts[1].left_behind, vec![("pi_b3".to_string(), "phone".to_string())]);
+        assert!(plan.accounts[0].left_behind.is_empty());
     }
 }

@@ -70,6 +70,8 @@ struct Tally {
     by_actor: std::collections::BTreeMap<String, usize>,
     /// Provider identities written, by provider (`emailpass`, `google`, `github`).
     by_provider: std::collections::BTreeMap<String, usize>,
+    /// Provider identities of other providers on accounts that are here: (account, id, provider).
+    left_behind: Vec<(String, String, String)>,
     skipped: Vec<Skipped>,
 }
 
@@ -115,6 +117,12 @@ fn medusa(config: &Config, args: &MedusaArgs) -> Result<ExitCode, StartError> {
         }
         let outcomes = store.import_accounts(&tenant, batch, args.dry_run)?;
         for (account, outcome) in batch.iter().zip(outcomes) {
+            if matches!(outcome, ImportOutcome::Imported | ImportOutcome::Unchanged) {
+                let of = |(id, provider): &(String, String)| {
+                    (account.auth_identity_id.clone(), id.clone(), provider.clone())
+                };
+                tally.left_behind.extend(account.left_behind.iter().map(of));
+            }
             match outcome {
                 ImportOutcome::Imported => {
                     tally.imported += 1;
@@ -170,6 +178,11 @@ fn medusa(config: &Config, args: &MedusaArgs) -> Result<ExitCode, StartError> {
             "customers": tally.customers,
             "unchanged": tally.unchanged,
             "skipped": skipped,
+            "providers_left": tally
+                .left_behind
+                .iter()
+                .map(|(account, id, provider)| json!({"auth_identity_id": account, "provider_identity_id": id, "provider": provider}))
+                .collect::<Vec<_>>(),
             "guest_customers_left": plan.unlinked_customers,
             "seconds": (seconds * 1000.0).round() / 1000.0,
         });
@@ -219,5 +232,8 @@ fn print_summary(args: &MedusaArgs, tally: &Tally, guests: usize, seconds: f64) 
     }
     for s in &tally.skipped {
         println!("left out {} ({}): {}", s.auth_identity_id, s.entity_id.as_deref().unwrap_or("-"), s.reason);
+    }
+    for (account, id, provider) in &tally.left_behind {
+        println!("stays in Medusa: the {provider} identity {id} of {account} (a provider not moved)");
     }
 }

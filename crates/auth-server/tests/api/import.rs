@@ -381,6 +381,8 @@ fn google_and_github_sign_ins_move_and_sign_in_here(backend: Backend) {
          INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id, user_metadata, provider_metadata) \
          VALUES ('01ANNGITHUB', '583231', 'github', 'authid_01M91WWRP6YCQBFZH29VW33KHW', '{\"name\": \"Ann\"}', \
                  '{\"access_token\": \"gho_medusa_kept_this\"}'); \
+         INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id) \
+         VALUES ('01ANNPHONE', '+15550199', 'phone', 'authid_01M91WWRP6YCQBFZH29VW33KHW'); \
          INSERT INTO auth_identity (id) VALUES ('authid_PHONE'); \
          INSERT INTO provider_identity (id, entity_id, provider, auth_identity_id) \
          VALUES ('01PHONE', '+15550100', 'phone', 'authid_PHONE')",
@@ -396,6 +398,11 @@ fn google_and_github_sign_ins_move_and_sign_in_here(backend: Backend) {
         (Some("authid_PHONE"), Some("unsupported_provider"))
     );
     assert!(skipped[0]["message"].as_str().unwrap().contains("phone"), "{summary}");
+    // Ann's own phone identity stays in Medusa, and the summary says so.
+    assert_eq!(
+        summary["providers_left"],
+        json!([{"auth_identity_id": ANN_IDENTITY, "provider_identity_id": "01ANNPHONE", "provider": "phone"}])
+    );
     assert_eq!(env.db().count("provider_identity WHERE provider_metadata LIKE '%gho_%'"), 0, "GitHub's token moved");
     let fingerprint = env.db().fingerprint();
     let (_, again, _) = import(&env, &source.url, &[]);
