@@ -344,7 +344,7 @@ pub fn plan(snapshot: &MedusaSnapshot) -> Result<Plan, AuthError> {
             skipped.push(skip(SkipReason::Deleted, Some(&first.entity_id)));
             continue;
         }
-        if let Some(pi) = live.iter().find(|pi| pi.provider == EMAILPASS) {
+        for pi in live.iter().filter(|pi| pi.provider == EMAILPASS) {
             holders.entry(email_key(&pi.entity_id).as_str().to_string()).or_default().push(identity.id.clone());
         }
         let left_behind: Vec<(String, String)> = own
