@@ -218,6 +218,11 @@ pub(crate) fn callback(app: &TestApp, actor: &str, provider: &str, query: &str) 
     app.request("GET", &format!("/auth/{actor}/{provider}/callback?{query}"), None, &[("accept", "application/json")])
 }
 
+/// `POST /store/customers` for `email`, as the storefront does with the sign-in's `token`.
+fn create_customer(app: &TestApp, email: &str, token: &str) -> Resp {
+    app.post_with("/store/customers", &json!({"email": email}).to_string(), &[("authorization", &bearer(token))])
+}
+
 #[track_caller]
 fn assert_refused(r: &Resp, message: &str) {
     r.assert_json(401, json!({"type": "unauthorized", "message": message}));
@@ -310,11 +315,7 @@ fn an_unverified_email_never_reaches_an_existing_account(backend: Backend) {
     // An account with a password and a customer.
     let email = helpers::email("owner");
     let registration = app.registered(&email);
-    let created = app.post_with(
-        "/store/customers",
-        &json!({"email": email}).to_string(),
-        &[("authorization", &bearer(&registration))],
-    );
+    let created = create_customer(&app, &email, &registration);
     assert_eq!(created.status, 200, "{}", created.text);
     let owner = claims(&app.login(&email, helpers::PASSWORD).token());
 
@@ -327,11 +328,7 @@ fn an_unverified_email_never_reaches_an_existing_account(backend: Backend) {
     assert_ne!(social["auth_identity_id"], owner["auth_identity_id"], "an identity of its own");
     assert_eq!(social["user_metadata"]["email_verified"], false);
     // It cannot open a customer under that address either.
-    let refused = app.post_with(
-        "/store/customers",
-        &json!({"email": email}).to_string(),
-        &[("authorization", &bearer(&r.token()))],
-    );
+    let refused = create_customer(&app, &email, &r.token());
     refused.assert_invalid("no verified email");
     // The account is as it was.
     let after = claims(&app.login(&email, helpers::PASSWORD).token());
@@ -344,11 +341,7 @@ fn an_unverified_email_never_reaches_an_existing_account(backend: Backend) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_ne!(claims(&r.token())["auth_identity_id"], owner["auth_identity_id"]);
     assert_eq!(claims(&r.token())["actor_id"], "");
-    let taken = app.post_with(
-        "/store/customers",
-        &json!({"email": email}).to_string(),
-        &[("authorization", &bearer(&r.token()))],
-    );
+    let taken = create_customer(&app, &email, &r.token());
     assert_eq!(taken.status, 422, "{}", taken.text);
 }
 
@@ -359,11 +352,7 @@ fn linking_needs_the_password_and_the_account_s_own_verified_email(backend: Back
     let Some(app) = spawn(backend, &idp.settings()) else { return };
     let email = helpers::email("linker");
     let registration = app.registered(&email);
-    let created = app.post_with(
-        "/store/customers",
-        &json!({"email": email}).to_string(),
-        &[("authorization", &bearer(&registration))],
-    );
+    let created = create_customer(&app, &email, &registration);
     assert_eq!(created.status, 200, "{}", created.text);
     let password_token = app.login(&email, helpers::PASSWORD).token();
     let owner = claims(&password_token);
@@ -901,11 +890,7 @@ fn sign_in_with_github_reads_the_verified_primary_email(backend: Backend) {
     let api = requests.iter().find(|s| s.path == "/user").unwrap();
     assert_eq!(api.header("accept"), Some("application/vnd.github+json"));
     assert!(api.header("user-agent").is_some(), "GitHub refuses requests without a User-Agent");
-    let created = app.post_with(
-        "/store/customers",
-        &json!({"email": "octocat@octo.example"}).to_string(),
-        &[("authorization", &bearer(&r.token()))],
-    );
+    let created = create_customer(&app, "octocat@octo.example", &r.token());
     assert_eq!(created.status, 200, "{}", created.text);
 
     // A code GitHub refuses.
